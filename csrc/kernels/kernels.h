@@ -1,0 +1,41 @@
+// The kernel table: one function pointer per compute primitive, filled once at start-up with the best
+// implementation the CPU supports (ref < avx2 < avx512). Kernels take raw pointers and sizes only.
+#pragma once
+#include <cstdint>
+
+namespace ember {
+namespace kernels {
+
+// out[i] = a[i*sa] (op) b[i*sb] for i < n, with sa, sb in {0, 1} (0 = broadcast scalar). float32.
+using BinaryF32 = void (*)(const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n);
+// y[i] = f(x[i]); x and y contiguous, may alias.
+using UnaryF32 = void (*)(const float* x, float* y, int64_t n);
+// gx[i] = gy[i] * f'(...) where `saved` is the forward input x or output y, as named per entry.
+using UnaryBackwardF32 = void (*)(const float* saved, const float* gy, float* gx, int64_t n);
+// Row-wise over a (rows, cols) contiguous matrix.
+using RowsF32 = void (*)(const float* x, float* y, int64_t rows, int64_t cols);
+using RowsBackwardF32 = void (*)(const float* y, const float* gy, float* gx, int64_t rows, int64_t cols);
+
+struct Table {
+  const char* isa = "ref";
+  BinaryF32 add, sub, mul, div, maximum, minimum;
+  UnaryF32 neg, exp, log, sqrt, rsqrt, abs, tanh, sigmoid, relu, gelu, gelu_tanh, silu;
+  UnaryBackwardF32 relu_backward, gelu_backward, gelu_tanh_backward, silu_backward;   // saved = x
+  UnaryBackwardF32 sigmoid_backward, tanh_backward;                                  // saved = y
+  double (*sum)(const float* x, int64_t n);   // accumulated in float lanes, returned as double
+  float (*max)(const float* x, int64_t n);    // n >= 1; NaN propagates
+  RowsF32 softmax_rows, log_softmax_rows;
+  RowsBackwardF32 softmax_backward_rows, log_softmax_backward_rows;   // saved = y
+};
+
+// The active table (resolved once, thread-safe). EMBER_ISA=ref|avx2|avx512 forces a level.
+const Table& table();
+// A table for a given level, for tests; returns nullptr when the CPU lacks it. level: "ref", "avx2", "avx512".
+const Table* table_for(const char* level);
+
+namespace ref { void fill(Table& t); }
+namespace avx2 { void fill(Table& t); }
+namespace avx512 { void fill(Table& t); }
+
+}  // namespace kernels
+}  // namespace ember

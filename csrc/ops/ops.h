@@ -1,0 +1,158 @@
+// The C++ op API: every differentiable operation on Tensors, PyTorch-named. Each op validates its arguments
+// (errors name the op), runs its kernel and records autograd history. Implementations: one file per family.
+#pragma once
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace ember {
+
+// A Python-style number: ints keep integer semantics for type promotion.
+struct Scalar {
+  double value = 0.0;
+  bool is_integral = false;
+  Scalar(double v) : value(v) {}                                   // NOLINT
+  Scalar(int v) : value(v), is_integral(true) {}                   // NOLINT
+  Scalar(int64_t v) : value(static_cast<double>(v)), is_integral(true) {}   // NOLINT
+  Scalar(bool v) : value(v ? 1.0 : 0.0), is_integral(true) {}     // NOLINT
+};
+
+// ---- creation (creation.cpp, random.cpp)
+Tensor zeros(const Shape& shape, DType dtype = DType::Float32);
+Tensor ones(const Shape& shape, DType dtype = DType::Float32);
+Tensor full(const Shape& shape, Scalar value, DType dtype = DType::Float32);
+Tensor scalar_tensor(Scalar value, DType dtype);
+Tensor arange(double start, double end, double step, DType dtype);
+Tensor linspace(double start, double end, int64_t steps, DType dtype = DType::Float32);
+Tensor eye(int64_t n, int64_t m, DType dtype = DType::Float32);
+void manual_seed(uint64_t seed);
+uint64_t initial_seed();
+Tensor rand(const Shape& shape, DType dtype = DType::Float32);
+Tensor randn(const Shape& shape, DType dtype = DType::Float32);
+Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype = DType::Int64);
+Tensor randperm(int64_t n, DType dtype = DType::Int64);
+
+// ---- elementwise (elementwise.cpp, unary.cpp)
+enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr };
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
+Tensor binary(BinaryOp op, const Tensor& a, Scalar b);
+Tensor binary(BinaryOp op, Scalar a, const Tensor& b);
+Tensor add(const Tensor& a, const Tensor& b, Scalar alpha = 1);
+Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha = 1);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, Scalar b);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+
+enum class UnaryOp { Neg, Exp, Log, Sqrt, Rsqrt, Abs, Tanh, Sigmoid, Relu, Gelu, GeluTanh, Silu, Sign, LogicalNot };
+Tensor unary(UnaryOp op, const Tensor& x);
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor rsqrt(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor gelu(const Tensor& x, bool tanh_approximation = false);
+Tensor silu(const Tensor& x);
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max);
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
+Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value);
+
+// ---- type conversion and copies (copy.cpp)
+Tensor to_dtype(const Tensor& x, DType dtype);     // differentiable between float types
+Tensor contiguous(const Tensor& x);
+Tensor clone(const Tensor& x);
+// dst[...] = src (broadcast), without autograd; used by kernels of other ops.
+void copy_into(const Tensor& dst, const Tensor& src);
+
+// ---- in-place (inplace.cpp); refused on leaves that require grad while grad mode is on
+Tensor& add_(Tensor& x, const Tensor& other, Scalar alpha = 1);
+Tensor& add_(Tensor& x, Scalar other);
+Tensor& sub_(Tensor& x, const Tensor& other, Scalar alpha = 1);
+Tensor& mul_(Tensor& x, const Tensor& other);
+Tensor& mul_(Tensor& x, Scalar other);
+Tensor& div_(Tensor& x, const Tensor& other);
+Tensor& div_(Tensor& x, Scalar other);
+Tensor& zero_(Tensor& x);
+Tensor& fill_(Tensor& x, Scalar value);
+Tensor& copy_(Tensor& x, const Tensor& src);
+Tensor& clamp_(Tensor& x, std::optional<double> min, std::optional<double> max);
+Tensor& masked_fill_(Tensor& x, const Tensor& mask, Scalar value);
+
+// ---- reductions (reduce.cpp)
+using Dims = std::vector<int64_t>;   // empty = all dims
+Tensor sum(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
+Tensor var(const Tensor& x, const Dims& dims = {}, double correction = 1, bool keepdim = false);
+Tensor std(const Tensor& x, const Dims& dims = {}, double correction = 1, bool keepdim = false);
+Tensor amax(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
+Tensor amin(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
+std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim = false);   // values, indices
+std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor max(const Tensor& x);
+Tensor min(const Tensor& x);
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+// Sums `x` down to `shape` (the inverse of broadcasting), used by backward passes.
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// ---- views (views.cpp): share storage, no copies
+Tensor view(const Tensor& x, const Shape& shape);      // -1 allowed once; error if the layout is incompatible
+Tensor reshape(const Tensor& x, const Shape& shape);   // a view when possible, else a copy
+Tensor permute(const Tensor& x, const Dims& dims);
+Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);
+Tensor t(const Tensor& x);
+Tensor expand(const Tensor& x, const Shape& shape);    // -1 keeps a size
+Tensor squeeze(const Tensor& x, std::optional<int64_t> dim = std::nullopt);
+Tensor unsqueeze(const Tensor& x, int64_t dim);
+Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);   // python slice semantics
+Tensor select(const Tensor& x, int64_t dim, int64_t index);
+Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, int64_t offset);
+
+// ---- joining and splitting (join.cpp)
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
+std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0);
+std::vector<Tensor> split_with_sizes(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim = 0);
+std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
+
+// ---- indexing with tensors (index.cpp)
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);     // index: int64 1-D
+Tensor masked_select(const Tensor& x, const Tensor& mask);                  // 1-D result
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+// Advanced indexing x[i0, i1, ...] where each entry is an int64 tensor or undefined (= full slice); NumPy rules.
+Tensor index(const Tensor& x, const std::vector<Tensor>& indices);
+void index_put_(Tensor& x, const std::vector<Tensor>& indices, const Tensor& values, bool accumulate = false);
+
+// ---- linear algebra (matmul.cpp, linear.cpp)
+Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor bmm(const Tensor& a, const Tensor& b);
+enum class Activation { None, Relu, Gelu, GeluTanh };
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Activation act = Activation::None);
+
+// ---- operators for C++ users
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator-(const Tensor& a) { return neg(a); }
+inline Tensor operator+(const Tensor& a, Scalar b) { return binary(BinaryOp::Add, a, b); }
+inline Tensor operator-(const Tensor& a, Scalar b) { return binary(BinaryOp::Sub, a, b); }
+inline Tensor operator*(const Tensor& a, Scalar b) { return binary(BinaryOp::Mul, a, b); }
+inline Tensor operator/(const Tensor& a, Scalar b) { return binary(BinaryOp::Div, a, b); }
+
+// Scalar value of a one-element tensor, as double.
+double item(const Tensor& x);
+
+}  // namespace ember
