@@ -34,7 +34,8 @@ def _tensor_bytes(value, name):
     if arr.dtype.newbyteorder("=") not in _NAME_OF_NUMPY:
         raise TypeError(f"save: array {name!r} has dtype {arr.dtype}; ember saves float32, float64, int64 and bool "
                         f"(convert it with .astype first)")
-    return np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("<"), copy=False))
+    arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+    return arr if arr.flags.c_contiguous else np.array(arr, order="C")     # (ascontiguousarray makes 0-d 1-d)
 
 
 def _flatten(obj, path, tensors):

@@ -138,7 +138,7 @@ def test_tensor_dataset_inputs_and_errors():
     with pytest.raises(IndexError, match="out of range"):
         ds[5]
     with pytest.raises(ValueError, match="0-d"):
-        TensorDataset(np.float32(1.0) * np.ones(()))
+        TensorDataset(np.ones(()))
 
 
 def test_default_collate_generic_dataset():

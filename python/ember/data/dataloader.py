@@ -15,7 +15,7 @@ from .dataset import Subset, to_supported_array
 def _to_tensor(arr):
     """An ember tensor owning (or sharing) a C-contiguous copy of a NumPy array of any numeric dtype."""
     arr = to_supported_array(np.asarray(arr), "DataLoader", "batch")
-    return _C.from_numpy(np.ascontiguousarray(arr))
+    return _C.from_numpy(arr if arr.flags.c_contiguous else np.array(arr, order="C"))
 
 
 def _stack(arrays, what):
@@ -106,7 +106,8 @@ class DataLoader:
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None, seed=None,
                  transform=None, num_workers=0):
-        if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+        is_array = isinstance(dataset, (np.ndarray, _C.Tensor))
+        if not is_array and (not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__")):
             raise TypeError(f"DataLoader: dataset must define __len__ and __getitem__, got {type(dataset).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
@@ -130,12 +131,15 @@ class DataLoader:
     def seed(self):
         return self._random.seed
 
+    def _dataset_length(self):
+        return self.dataset.shape[0] if isinstance(self.dataset, _C.Tensor) else len(self.dataset)
+
     def __len__(self):
-        n = len(self.dataset)
+        n = self._dataset_length()
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def __iter__(self):
-        n = len(self.dataset)
+        n = self._dataset_length()
         order = self._random.generator().permutation(n) if self.shuffle else np.arange(n, dtype=np.int64)
         stop = (n // self.batch_size) * self.batch_size if self.drop_last else n
         for start in range(0, stop, self.batch_size):
