@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include "bindings/common.h"
-#include "ops/strided_loop.h"
 
 namespace ember {
 
@@ -155,12 +154,19 @@ Tensor apply_basic(const Tensor& x, const std::vector<Item>& items, std::vector<
   }
   Tensor view = x;
   int64_t dim = 0, covered = 0;   // dim: position in `view`; covered: dims of `view` accounted for in `advanced`
+  int64_t source_dim = 0;         // the dim of x that the current item indexes (for error messages)
   for (const Item& item : items) {
     switch (item.kind) {
-      case ItemKind::Int: view = select(view, dim, item.value); break;
+      case ItemKind::Int: {
+        const int64_t size = view.shape()[dim];
+        EMBER_CHECK(item.value >= -size && item.value < size, IndexError, "index ", item.value,
+                    " is out of bounds for dimension ", source_dim, " with size ", size);
+        view = select(view, dim, item.value);
+        break;
+      }
       case ItemKind::Slice: view = apply_slice(view, dim, item); ++dim; break;
       case ItemKind::NewAxis: view = unsqueeze(view, dim); ++dim; break;
-      case ItemKind::Ellipsis: dim += x.dim() - consumed; break;
+      case ItemKind::Ellipsis: dim += x.dim() - consumed; source_dim += x.dim() - consumed; break;
       case ItemKind::BoolScalar:
         view = unsqueeze(view, dim);
         if (!item.value) view = slice(view, dim, 0, 0, 1);
@@ -173,6 +179,7 @@ Tensor apply_basic(const Tensor& x, const std::vector<Item>& items, std::vector<
         covered = dim;
         break;
     }
+    source_dim += dims_consumed(item);
   }
   return view;
 }
@@ -249,8 +256,13 @@ void setitem(Tensor& x, py::handle index, py::handle value_obj) {
     index_put_(view, advanced, value, false);
     return;
   }
-  Shape target = broadcast_shapes(view.shape(), value.shape(), "__setitem__");
-  EMBER_CHECK(target == view.shape(), ValueError, "__setitem__: shape mismatch: value tensor of shape ",
+  const Shape& target = view.shape();
+  bool broadcasts = value.dim() <= view.dim();
+  for (int64_t i = 0; broadcasts && i < value.dim(); ++i) {
+    int64_t size = value.shape()[i];
+    broadcasts = size == 1 || size == target[target.size() - value.shape().size() + i];
+  }
+  EMBER_CHECK(broadcasts, ValueError, "__setitem__: shape mismatch: value tensor of shape ",
               shape_str(value.shape()), " cannot be broadcast to indexing result of shape ", shape_str(view.shape()));
   if (value.storage() == x.storage()) value = clone(detach(value));   // overlapping source: read before writing
   copy_into(view, value);

@@ -98,6 +98,14 @@ void split_result_strides(const Shape& strides, int64_t at, int64_t index_dims, 
   rest_strides.insert(rest_strides.end(), strides.begin() + at + index_dims, strides.end());
 }
 
+bool broadcasts_to(const Shape& from, const Shape& to) {
+  if (from.size() > to.size()) return false;
+  const size_t lead = to.size() - from.size();
+  for (size_t i = 0; i < from.size(); ++i)
+    if (from[i] != 1 && from[i] != to[lead + i]) return false;
+  return true;
+}
+
 std::vector<int64_t> row_offsets(const Shape& index_shape, const Shape& index_strides) {
   std::vector<int64_t> offsets(checked_numel(index_shape, "index"));
   walk_offsets<1>(index_shape, {index_strides}, [&](int64_t i, auto off) { offsets[i] = off[0]; });
@@ -260,8 +268,7 @@ void index_put_(Tensor& x, const std::vector<Tensor>& indices, const Tensor& val
                 "memory location. Please clone() the tensor before performing the operation");
   std::vector<Tensor> int_indices = expand_masks(x, indices, "index_put_");
   IndexPlan plan = plan_index(x, int_indices, "index_put_");
-  Shape target = broadcast_shapes(plan.result_shape, values.shape(), "index_put_");
-  EMBER_CHECK(target == plan.result_shape, ValueError, "index_put_: shape mismatch: value tensor of shape ",
+  EMBER_CHECK(broadcasts_to(values.shape(), plan.result_shape), ValueError, "index_put_: shape mismatch: value tensor of shape ",
               shape_str(values.shape()), " cannot be broadcast to indexing result of shape ",
               shape_str(plan.result_shape));
   std::shared_ptr<IndexPutBackward> node;
