@@ -191,6 +191,11 @@ Tensor getitem(const Tensor& x, py::handle index) {
                 "invalid index of a 0-dim tensor. Use `tensor.item()` in Python to convert a 0-dim tensor to a number");
     return select(x, 0, as_index_int(p));
   }
+  if (PySlice_Check(p)) {   // fast path: x[a:b:c]
+    EMBER_CHECK(x.dim() > 0, IndexError, "too many indices for tensor of dimension 0");
+    Tensor view = apply_slice(x, 0, parse_item(index));
+    return view.same(x) ? reshape(x, x.shape()) : view;
+  }
   std::vector<Item> items = parse_index(index);
   std::vector<Tensor> advanced;
   Tensor view = apply_basic(x, items, advanced);
