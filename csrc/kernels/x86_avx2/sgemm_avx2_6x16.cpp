@@ -120,7 +120,11 @@ void tile_kernel(const SgemmTile& t) {
   for (int i = 0; i < kMR; ++i)
 #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
-  for (int i = 0; i < t.m; ++i) _mm_prefetch(reinterpret_cast<const char*>(t.c + i * t.c_row_stride), _MM_HINT_T0);
+  // Bring the C tile toward L1 while the k loop runs (first and last column of each row).
+  for (int i = 0; i < t.m; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(t.c + i * t.c_row_stride), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(t.c + i * t.c_row_stride + t.n - 1), _MM_HINT_T0);
+  }
 
   const float* b = t.b;
   const int64_t k = t.k;

@@ -2,6 +2,9 @@
 // tile in 24 accumulators (12 rows x 2 vectors), A broadcast from a packed or strided sliver, B from the
 // packed sliver. Edge tiles use mask registers; alpha, beta, bias and ReLU/GELU are applied in registers.
 // A tile with n <= 16 runs a 12x16 variant. Also the FMA probe for zmm.
+// GCC 12 warns about _mm512_undefined_* inside its own intrinsic headers (a known false positive).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <chrono>
@@ -113,7 +116,11 @@ void tile_kernel(const SgemmTile& t) {
   for (int i = 0; i < kMR; ++i)
 #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
-  for (int i = 0; i < t.m; ++i) _mm_prefetch(reinterpret_cast<const char*>(t.c + i * t.c_row_stride), _MM_HINT_T0);
+  // Bring the C tile toward L1 while the k loop runs (first and last column of each row).
+  for (int i = 0; i < t.m; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(t.c + i * t.c_row_stride), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(t.c + i * t.c_row_stride + t.n - 1), _MM_HINT_T0);
+  }
 
   const float* b = t.b;
   const int64_t k = t.k;
