@@ -62,7 +62,7 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
     Tensor g = grad_outputs[i];
     if (!g.defined()) {
       EMBER_CHECK(root.numel() == 1, RuntimeError, "grad can be implicitly created only for scalar outputs (got shape ",
-                  shape_str(root.shape()), "); pass gradient=")
+                  shape_str(root.shape()), "); pass gradient=");
       g = ones(root.shape(), root.dtype());
     } else {
       EMBER_CHECK(g.shape() == root.shape(), RuntimeError, "backward: gradient has shape ", shape_str(g.shape()),

@@ -1,0 +1,62 @@
+// Shared pybind11 glue: Tensor <-> Python conversion (the Python Tensor is the bound TensorImpl itself),
+// and parsing of dtypes, shapes, dims and numbers from Python arguments. Bindings only: no computation.
+#pragma once
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "autograd/node.h"
+#include "core/tensor.h"
+#include "ops/ops.h"
+
+namespace pybind11 {
+namespace detail {
+
+template <>
+struct type_caster<ember::Tensor> {
+ public:
+  PYBIND11_TYPE_CASTER(ember::Tensor, const_name("Tensor"));
+  bool load(handle src, bool convert) {
+    copyable_holder_caster<ember::TensorImpl, std::shared_ptr<ember::TensorImpl>> inner;
+    if (!inner.load(src, convert)) return false;
+    value = ember::Tensor(static_cast<std::shared_ptr<ember::TensorImpl>&>(inner));
+    return true;
+  }
+  static handle cast(const ember::Tensor& t, return_value_policy, handle parent) {
+    if (!t.defined()) return none().release();
+    return copyable_holder_caster<ember::TensorImpl, std::shared_ptr<ember::TensorImpl>>::cast(
+        t.impl_ptr(), return_value_policy::take_ownership, parent);
+  }
+};
+
+}  // namespace detail
+}  // namespace pybind11
+
+namespace ember {
+namespace py = pybind11;
+
+// ember.float32 / np.float32 / torch-style names / Python float, int, bool.
+DType parse_dtype(py::handle obj, const char* op);
+std::optional<DType> parse_optional_dtype(py::handle obj, const char* op);
+// (2, 3), [2, 3], or varargs *size given as a tuple.
+Shape parse_shape(py::handle obj, const char* op);
+Shape parse_size_args(const py::args& args, const char* op);
+// None (all dims), an int, or a tuple/list of ints.
+Dims parse_dims(py::handle obj, const char* op);
+// Python bool/int/float (or a 0-d tensor's value is NOT taken: tensors stay tensors).
+bool is_number(py::handle obj);
+Scalar parse_scalar(py::handle obj, const char* op);
+// Tensor as is; a Python number becomes a 0-d tensor next to `like` (PyTorch's wrapped-number rule).
+Tensor as_tensor_operand(py::handle obj, const Tensor& like, const char* op);
+bool try_tensor(py::handle obj, Tensor& out);
+
+void bind_tensor(py::module_& m);
+void bind_ops(py::module_& m);
+void bind_autograd(py::module_& m);
+void bind_indexing(py::module_& m);
+void bind_interop(py::module_& m);
+void bind_reductions(py::module_& m);
+void bind_linalg(py::module_& m);
+void bind_nn(py::module_& m);
+void bind_optim(py::module_& m);
+
+}  // namespace ember

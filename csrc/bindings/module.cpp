@@ -1,0 +1,64 @@
+// The ember._C module: error translation, runtime configuration, and the per-area bind_* calls.
+#include <omp.h>
+
+#include "bindings/common.h"
+#include "core/threads.h"
+#include "kernels/kernels.h"
+
+#ifndef EMBER_VERSION
+#define EMBER_VERSION "0.0.0"
+#endif
+
+
+PYBIND11_MODULE(_C, m) {
+  using namespace ember;
+  m.doc() = "ember's C++ core (private; use the ember package)";
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const ember::TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const ember::IndexError& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
+    } catch (const ember::NotImplementedError& e) {
+      PyErr_SetString(PyExc_NotImplementedError, e.what());
+    } catch (const ember::ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+
+  install_fork_handler();
+  m.def("set_num_threads", [](int n) {
+    EMBER_CHECK(n >= 1, ValueError, "set_num_threads: expected a positive number of threads, got ", n);
+    set_num_threads(n);
+  }, py::arg("n"));
+  m.def("get_num_threads", &get_num_threads);
+  m.def("isa", [] { return std::string(kernels::table().isa); });
+  m.def("isa_available", [](const std::string& level) { return kernels::table_for(level.c_str()) != nullptr; });
+  m.def("build_info", [] {
+    py::dict d;
+    d["version"] = EMBER_VERSION;
+#if defined(__clang__)
+    d["compiler"] = std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+    d["compiler"] = std::string("gcc ") + __VERSION__;
+#else
+    d["compiler"] = "unknown";
+#endif
+    d["openmp"] = _OPENMP;
+    d["isa"] = kernels::table().isa;
+    d["num_threads"] = get_num_threads();
+    return d;
+  });
+
+  bind_tensor(m);
+  bind_ops(m);
+  bind_autograd(m);
+  bind_indexing(m);
+  bind_interop(m);
+  bind_reductions(m);
+  bind_linalg(m);
+  bind_nn(m);
+  bind_optim(m);
+}

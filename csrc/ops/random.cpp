@@ -1,0 +1,113 @@
+// Random tensors from one global counter-based generator: element i of a draw is a hash of (seed, offset + i),
+// so results do not depend on the thread count, and (seed, offset) is the whole state to save and restore.
+#include <atomic>
+#include <cmath>
+#include <random>
+
+#include "core/threads.h"
+#include "ops/ops.h"
+#include "ops/random_state.h"
+
+namespace ember {
+namespace {
+
+std::atomic<uint64_t> g_seed{67280421310721ULL};
+std::atomic<uint64_t> g_offset{0};
+
+uint64_t mix(uint64_t z) {   // splitmix64 finaliser
+  z += 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// Reserves `n` counters of the stream and returns the first.
+uint64_t reserve(uint64_t n) { return g_offset.fetch_add(n); }
+
+inline uint64_t bits(uint64_t seed, uint64_t counter) { return mix(seed ^ mix(counter)); }
+inline double uniform01(uint64_t b) { return static_cast<double>(b >> 11) * 0x1.0p-53; }
+
+}  // namespace
+
+void manual_seed(uint64_t seed) {
+  g_seed.store(seed);
+  g_offset.store(0);
+}
+uint64_t initial_seed() { return g_seed.load(); }
+RandomState get_random_state() { return {g_seed.load(), g_offset.load()}; }
+void set_random_state(const RandomState& s) {
+  g_seed.store(s.seed);
+  g_offset.store(s.offset);
+}
+uint64_t random_bits(uint64_t counter_base, uint64_t i) { return bits(g_seed.load(), counter_base + i); }
+uint64_t reserve_random(uint64_t n) { return reserve(n); }
+
+Tensor rand(const Shape& shape, DType dtype) {
+  EMBER_CHECK(is_floating(dtype), TypeError, "rand: expected a floating point dtype, got ", dtype_name(dtype));
+  Tensor t = empty(shape, dtype);
+  uint64_t seed = g_seed.load(), base = reserve(static_cast<uint64_t>(t.numel()));
+  dispatch_floating(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* p = t.data<T>();
+    parallel_for(t.numel(), 1 << 14, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        T v = static_cast<T>(uniform01(bits(seed, base + i)));
+        p[i] = v < T(1) ? v : std::nextafter(T(1), T(0));   // float rounding must not reach 1
+      }
+    });
+  });
+  return t;
+}
+
+Tensor randn(const Shape& shape, DType dtype) {
+  EMBER_CHECK(is_floating(dtype), TypeError, "randn: expected a floating point dtype, got ", dtype_name(dtype));
+  Tensor t = empty(shape, dtype);
+  uint64_t seed = g_seed.load(), base = reserve(static_cast<uint64_t>(t.numel()));
+  dispatch_floating(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* p = t.data<T>();
+    parallel_for(t.numel(), 1 << 13, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        // Box-Muller on two independent uniforms drawn from the element's own counter
+        uint64_t h = bits(seed, base + i);
+        double u1 = (static_cast<double>(h >> 40) + 0.5) * 0x1.0p-24;
+        double u2 = static_cast<double>((h >> 11) & ((1ULL << 29) - 1)) * 0x1.0p-29;
+        p[i] = static_cast<T>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
+      }
+    });
+  });
+  return t;
+}
+
+Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype) {
+  EMBER_CHECK(high > low, ValueError, "randint: expected low < high, got low=", low, " high=", high);
+  Tensor t = empty(shape, dtype);
+  uint64_t seed = g_seed.load(), base = reserve(static_cast<uint64_t>(t.numel()));
+  uint64_t range = static_cast<uint64_t>(high - low);
+  dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* p = t.data<T>();
+    parallel_for(t.numel(), 1 << 14, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        unsigned __int128 wide = static_cast<unsigned __int128>(bits(seed, base + i)) * range;
+        p[i] = static_cast<T>(low + static_cast<int64_t>(wide >> 64));
+      }
+    });
+  });
+  return t;
+}
+
+Tensor randperm(int64_t n, DType dtype) {
+  EMBER_CHECK(n >= 0, ValueError, "randperm: n must be non-negative, got ", n);
+  Tensor t = empty({n}, DType::Int64);
+  int64_t* p = t.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i) p[i] = i;
+  uint64_t seed = g_seed.load(), base = reserve(static_cast<uint64_t>(n));
+  for (int64_t i = n - 1; i > 0; --i) {   // Fisher-Yates
+    unsigned __int128 wide = static_cast<unsigned __int128>(bits(seed, base + i)) * static_cast<uint64_t>(i + 1);
+    std::swap(p[i], p[static_cast<int64_t>(wide >> 64)]);
+  }
+  return dtype == DType::Int64 ? t : to_dtype(t, dtype);
+}
+
+}  // namespace ember

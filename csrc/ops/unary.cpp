@@ -1,0 +1,378 @@
+// Unary elementwise ops (math functions and activations), where/clamp/masked_fill, with backward nodes.
+#include <cmath>
+
+#include "autograd/node.h"
+#include "kernels/kernels.h"
+#include "ops/ops.h"
+#include "ops/scalar_math.h"
+#include "ops/strided_loop.h"
+
+namespace ember {
+namespace {
+
+constexpr int64_t kGrain = 16384;
+
+const char* op_name(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Neg: return "neg";
+    case UnaryOp::Exp: return "exp";
+    case UnaryOp::Log: return "log";
+    case UnaryOp::Sqrt: return "sqrt";
+    case UnaryOp::Rsqrt: return "rsqrt";
+    case UnaryOp::Abs: return "abs";
+    case UnaryOp::Tanh: return "tanh";
+    case UnaryOp::Sigmoid: return "sigmoid";
+    case UnaryOp::Relu: return "relu";
+    case UnaryOp::Gelu: return "gelu";
+    case UnaryOp::GeluTanh: return "gelu";
+    case UnaryOp::Silu: return "silu";
+    case UnaryOp::Sign: return "sign";
+    case UnaryOp::LogicalNot: return "logical_not";
+  }
+  return "unary";
+}
+
+kernels::UnaryF32 simd_kernel(UnaryOp op) {
+  const kernels::Table& k = kernels::table();
+  switch (op) {
+    case UnaryOp::Neg: return k.neg;
+    case UnaryOp::Exp: return k.exp;
+    case UnaryOp::Log: return k.log;
+    case UnaryOp::Sqrt: return k.sqrt;
+    case UnaryOp::Rsqrt: return k.rsqrt;
+    case UnaryOp::Abs: return k.abs;
+    case UnaryOp::Tanh: return k.tanh;
+    case UnaryOp::Sigmoid: return k.sigmoid;
+    case UnaryOp::Relu: return k.relu;
+    case UnaryOp::Gelu: return k.gelu;
+    case UnaryOp::GeluTanh: return k.gelu_tanh;
+    case UnaryOp::Silu: return k.silu;
+    default: return nullptr;
+  }
+}
+
+template <typename T>
+T apply_scalar(UnaryOp op, T x) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return op == UnaryOp::LogicalNot ? !x : x;
+  } else if constexpr (std::is_integral_v<T>) {
+    switch (op) {
+      case UnaryOp::Neg: return -x;
+      case UnaryOp::Abs: return x < 0 ? -x : x;
+      case UnaryOp::Sign: return (x > 0) - (x < 0);
+      case UnaryOp::Relu: return x > 0 ? x : 0;
+      default: return x;
+    }
+  } else {
+    switch (op) {
+      case UnaryOp::Neg: return -x;
+      case UnaryOp::Exp: return std::exp(x);
+      case UnaryOp::Log: return std::log(x);
+      case UnaryOp::Sqrt: return std::sqrt(x);
+      case UnaryOp::Rsqrt: return T(1) / std::sqrt(x);
+      case UnaryOp::Abs: return std::fabs(x);
+      case UnaryOp::Tanh: return std::tanh(x);
+      case UnaryOp::Sigmoid: return math::sigmoid(x);
+      case UnaryOp::Relu: return x > 0 ? x : (x != x ? x : T(0));
+      case UnaryOp::Gelu: return math::gelu(x);
+      case UnaryOp::GeluTanh: return math::gelu_tanh(x);
+      case UnaryOp::Silu: return x * math::sigmoid(x);
+      case UnaryOp::Sign: return x != x ? x : T((x > 0) - (x < 0));
+      default: return x;
+    }
+  }
+}
+
+// y = f(x) for a contiguous output; x any strides.
+void run_unary(UnaryOp op, const Tensor& x, const Tensor& y) {
+  kernels::UnaryF32 kernel = x.dtype() == DType::Float32 ? simd_kernel(op) : nullptr;
+  std::array<Shape, 2> strides{y.strides(), x.strides()};
+  std::array<char*, 2> base{static_cast<char*>(y.raw_data()), static_cast<char*>(x.raw_data())};
+  int64_t isz = static_cast<int64_t>(itemsize(x.dtype()));
+  int64_t osz = static_cast<int64_t>(itemsize(y.dtype()));
+  if (kernel && x.is_contiguous()) {
+    const float* xp = x.data<float>();
+    float* yp = y.data<float>();
+    parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) { kernel(xp + b, yp + b, e - b); });
+    return;
+  }
+  dispatch_dtype(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    for_each_row<2>(x.shape(), strides, base, {osz, isz}, kGrain,
+                    [&](std::array<char*, 2> p, std::array<int64_t, 2> s, int64_t n) {
+                      const T* xs = reinterpret_cast<const T*>(p[1]);
+                      if (op == UnaryOp::LogicalNot) {
+                        bool* ys = reinterpret_cast<bool*>(p[0]);
+                        for (int64_t i = 0; i < n; ++i) ys[i * s[0]] = !xs[i * s[1]];
+                      } else {
+                        T* ys = reinterpret_cast<T*>(p[0]);
+                        for (int64_t i = 0; i < n; ++i) ys[i * s[0]] = apply_scalar(op, xs[i * s[1]]);
+                      }
+                    });
+  });
+}
+
+// gx = gy * f'(saved) elementwise; `saved` is x or y as the op needs. All contiguous, same dtype.
+template <typename T, typename F>
+Tensor backward_map(const Tensor& saved, const Tensor& gy, F f) {
+  Tensor s = contiguous(saved), g = contiguous(gy);
+  Tensor gx = empty(s.shape(), s.dtype());
+  const T* sp = s.data<T>();
+  const T* gp = g.data<T>();
+  T* out = gx.data<T>();
+  parallel_for(s.numel(), kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) out[i] = gp[i] * f(sp[i]);
+  });
+  return gx;
+}
+
+Tensor fused_backward(kernels::UnaryBackwardF32 kernel, const Tensor& saved, const Tensor& gy) {
+  Tensor s = contiguous(saved), g = contiguous(gy);
+  Tensor gx = empty(s.shape(), DType::Float32);
+  const float* sp = s.data<float>();
+  const float* gp = g.data<float>();
+  float* out = gx.data<float>();
+  parallel_for(s.numel(), kGrain, [&](int64_t b, int64_t e) { kernel(sp + b, gp + b, out + b, e - b); });
+  return gx;
+}
+
+struct UnaryBackward : autograd::Node {
+  UnaryOp op;
+  autograd::SavedTensor saved;   // x or y, see needs_output()
+  const char* name() const override {
+    switch (op) {
+      case UnaryOp::Neg: return "NegBackward0";
+      case UnaryOp::Exp: return "ExpBackward0";
+      case UnaryOp::Log: return "LogBackward0";
+      case UnaryOp::Sqrt: return "SqrtBackward0";
+      case UnaryOp::Rsqrt: return "RsqrtBackward0";
+      case UnaryOp::Abs: return "AbsBackward0";
+      case UnaryOp::Tanh: return "TanhBackward0";
+      case UnaryOp::Sigmoid: return "SigmoidBackward0";
+      case UnaryOp::Relu: return "ReluBackward0";
+      case UnaryOp::Gelu:
+      case UnaryOp::GeluTanh: return "GeluBackward0";
+      case UnaryOp::Silu: return "SiluBackward0";
+      default: return "SignBackward0";
+    }
+  }
+  void release_saved() override { saved.reset(); }
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
+    const Tensor& g = grads[0];
+    if (op == UnaryOp::Neg) return {neg(g)};
+    if (op == UnaryOp::Sign) return {zeros(g.shape(), g.dtype())};
+    Tensor s = saved.get();
+    const kernels::Table& k = kernels::table();
+    bool f32 = s.dtype() == DType::Float32;
+    switch (op) {
+      case UnaryOp::Exp: return {mul(g, s)};
+      case UnaryOp::Log: return {div(g, s)};
+      case UnaryOp::Sqrt: return {div(g, binary(BinaryOp::Mul, s, Scalar(2.0)))};
+      case UnaryOp::Rsqrt: return {mul(g, binary(BinaryOp::Mul, mul(s, mul(s, s)), Scalar(-0.5)))};
+      case UnaryOp::Abs: return {mul(g, unary(UnaryOp::Sign, s))};
+      case UnaryOp::Tanh:
+        if (f32) return {fused_backward(k.tanh_backward, s, g)};
+        return {backward_map<double>(s, g, [](double y) { return 1.0 - y * y; })};
+      case UnaryOp::Sigmoid:
+        if (f32) return {fused_backward(k.sigmoid_backward, s, g)};
+        return {backward_map<double>(s, g, [](double y) { return y * (1.0 - y); })};
+      case UnaryOp::Relu:
+        if (f32) return {fused_backward(k.relu_backward, s, g)};
+        return {backward_map<double>(s, g, [](double y) { return y > 0 ? 1.0 : 0.0; })};
+      case UnaryOp::Gelu:
+        if (f32) return {fused_backward(k.gelu_backward, s, g)};
+        return {backward_map<double>(s, g, [](double x) { return math::gelu_grad(x); })};
+      case UnaryOp::GeluTanh:
+        if (f32) return {fused_backward(k.gelu_tanh_backward, s, g)};
+        return {backward_map<double>(s, g, [](double x) { return math::gelu_tanh_grad(x); })};
+      case UnaryOp::Silu:
+        if (f32) return {fused_backward(k.silu_backward, s, g)};
+        return {backward_map<double>(s, g, [](double x) { return math::silu_grad(x); })};
+      default: throw RuntimeError("unary backward: unsupported op");
+    }
+  }
+};
+
+bool saves_output(UnaryOp op) {
+  return op == UnaryOp::Exp || op == UnaryOp::Sqrt || op == UnaryOp::Rsqrt || op == UnaryOp::Tanh ||
+         op == UnaryOp::Sigmoid || op == UnaryOp::Relu;
+}
+
+struct LeakyReluBackward : autograd::Node {
+  double slope;
+  autograd::SavedTensor x;
+  const char* name() const override { return "LeakyReluBackward0"; }
+  void release_saved() override { x.reset(); }
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
+    Tensor xv = x.get();
+    Tensor positive = binary(BinaryOp::Gt, xv, Scalar(0.0));
+    return {where(positive, grads[0], binary(BinaryOp::Mul, grads[0], Scalar(slope)))};
+  }
+};
+
+struct MaskBackward : autograd::Node {   // clamp and masked_fill: the gradient passes where `keep` is true
+  const char* label;
+  autograd::SavedTensor keep;
+  const char* name() const override { return label; }
+  void release_saved() override { keep.reset(); }
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
+    return {mul(grads[0], to_dtype(keep.get(), grads[0].dtype()))};
+  }
+};
+
+struct WhereBackward : autograd::Node {
+  autograd::SavedTensor condition;
+  autograd::OutputMeta a_meta, b_meta;
+  const char* name() const override { return "WhereBackward0"; }
+  void release_saved() override { condition.reset(); }
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
+    Tensor c = condition.get();
+    Tensor zero = zeros({}, grads[0].dtype());
+    Tensor ga, gb;
+    if (next_edges[1].fn) ga = sum_to(where(c, grads[0], zero), a_meta.shape);
+    if (next_edges[2].fn) gb = sum_to(where(c, zero, grads[0]), b_meta.shape);
+    return {Tensor(), ga, gb};
+  }
+};
+
+}  // namespace
+
+Tensor unary(UnaryOp op, const Tensor& x) {
+  const char* name = op_name(op);
+  DType out_dtype = x.dtype();
+  bool integral_ok = op == UnaryOp::Neg || op == UnaryOp::Abs || op == UnaryOp::Sign || op == UnaryOp::Relu ||
+                     op == UnaryOp::LogicalNot;
+  Tensor input = x;
+  if (op == UnaryOp::LogicalNot) {
+    out_dtype = DType::Bool;
+  } else if (!is_floating(x.dtype()) && !integral_ok) {
+    input = to_dtype(detach(x), DType::Float32);   // exp(int) is float, as PyTorch
+    out_dtype = DType::Float32;
+  }
+  EMBER_CHECK(!(x.dtype() == DType::Bool && (op == UnaryOp::Neg)), TypeError, name,
+              ": negation of a bool tensor is not supported; use logical_not");
+  Tensor y = empty(x.shape(), out_dtype);
+  run_unary(op, input, y);
+  if (is_floating(out_dtype) && op != UnaryOp::LogicalNot) {
+    if (auto node = autograd::make_node<UnaryBackward>({&x})) {
+      node->op = op;
+      if (op != UnaryOp::Neg && op != UnaryOp::Sign) node->saved = autograd::SavedTensor(saves_output(op) ? y : input);
+      autograd::set_history(y, node);
+    }
+  }
+  return y;
+}
+
+Tensor neg(const Tensor& x) { return unary(UnaryOp::Neg, x); }
+Tensor exp(const Tensor& x) { return unary(UnaryOp::Exp, x); }
+Tensor log(const Tensor& x) { return unary(UnaryOp::Log, x); }
+Tensor sqrt(const Tensor& x) { return unary(UnaryOp::Sqrt, x); }
+Tensor rsqrt(const Tensor& x) { return unary(UnaryOp::Rsqrt, x); }
+Tensor abs(const Tensor& x) { return unary(UnaryOp::Abs, x); }
+Tensor tanh(const Tensor& x) { return unary(UnaryOp::Tanh, x); }
+Tensor sigmoid(const Tensor& x) { return unary(UnaryOp::Sigmoid, x); }
+Tensor relu(const Tensor& x) { return unary(UnaryOp::Relu, x); }
+Tensor gelu(const Tensor& x, bool tanh_approximation) {
+  return unary(tanh_approximation ? UnaryOp::GeluTanh : UnaryOp::Gelu, x);
+}
+Tensor silu(const Tensor& x) { return unary(UnaryOp::Silu, x); }
+
+Tensor leaky_relu(const Tensor& x, double negative_slope) {
+  EMBER_CHECK(is_floating(x.dtype()), TypeError, "leaky_relu: expected a floating point tensor, got ",
+              dtype_name(x.dtype()));
+  Tensor y;
+  {
+    autograd::GradModeGuard no_grad(false);
+    y = where(binary(BinaryOp::Gt, x, Scalar(0.0)), x, binary(BinaryOp::Mul, x, Scalar(negative_slope)));
+  }
+  if (auto node = autograd::make_node<LeakyReluBackward>({&x})) {
+    node->slope = negative_slope;
+    node->x = autograd::SavedTensor(x);
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max) {
+  EMBER_CHECK(min || max, ValueError, "clamp: at least one of 'min' or 'max' must not be None");
+  Tensor y;
+  Tensor keep;
+  {
+    autograd::GradModeGuard no_grad(false);
+    y = x;
+    if (min) y = maximum(y, scalar_tensor(*min, x.dtype()));
+    if (max) y = minimum(y, scalar_tensor(*max, x.dtype()));
+    if (y.same(x)) y = clone(x);
+    if (x.requires_grad()) {
+      // PyTorch passes the gradient where min <= x <= max (boundaries included)
+      keep = ones(x.shape(), DType::Bool);
+      if (min) keep = binary(BinaryOp::LogicalAnd, keep, binary(BinaryOp::Ge, x, Scalar(*min)));
+      if (max) keep = binary(BinaryOp::LogicalAnd, keep, binary(BinaryOp::Le, x, Scalar(*max)));
+    }
+  }
+  if (auto node = autograd::make_node<MaskBackward>({&x})) {
+    node->label = "ClampBackward1";
+    node->keep = autograd::SavedTensor(keep);
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+  EMBER_CHECK(condition.dtype() == DType::Bool, TypeError, "where: expected condition to be a bool tensor, got ",
+              dtype_name(condition.dtype()));
+  DType dtype = promote(a.dtype(), b.dtype());
+  Shape shape = broadcast_shapes(broadcast_shapes(condition.shape(), a.shape(), "where"), b.shape(), "where");
+  Tensor ac = a.dtype() == dtype ? a : to_dtype(detach(a), dtype);
+  Tensor bc = b.dtype() == dtype ? b : to_dtype(detach(b), dtype);
+  Tensor out = empty(shape, dtype);
+  std::array<Shape, 4> strides{out.strides(), broadcast_strides(condition, shape), broadcast_strides(ac, shape),
+                               broadcast_strides(bc, shape)};
+  std::array<char*, 4> base{static_cast<char*>(out.raw_data()), static_cast<char*>(condition.raw_data()),
+                            static_cast<char*>(ac.raw_data()), static_cast<char*>(bc.raw_data())};
+  int64_t isz = static_cast<int64_t>(itemsize(dtype));
+  dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    for_each_row<4>(shape, strides, base, {isz, 1, isz, isz}, kGrain,
+                    [&](std::array<char*, 4> p, std::array<int64_t, 4> s, int64_t n) {
+                      T* o = reinterpret_cast<T*>(p[0]);
+                      const bool* c = reinterpret_cast<const bool*>(p[1]);
+                      const T* x = reinterpret_cast<const T*>(p[2]);
+                      const T* y = reinterpret_cast<const T*>(p[3]);
+                      for (int64_t i = 0; i < n; ++i) o[i * s[0]] = c[i * s[1]] ? x[i * s[2]] : y[i * s[3]];
+                    });
+  });
+  if (is_floating(dtype)) {
+    if (auto node = autograd::make_node<WhereBackward>({&condition, &a, &b})) {
+      node->condition = autograd::SavedTensor(condition);
+      node->a_meta = {a.shape(), a.dtype()};
+      node->b_meta = {b.shape(), b.dtype()};
+      autograd::set_history(out, node);
+    }
+  }
+  return out;
+}
+
+Tensor masked_fill(const Tensor& x, const Tensor& mask, Scalar value) {
+  EMBER_CHECK(mask.dtype() == DType::Bool, TypeError, "masked_fill: expected a bool mask, got ",
+              dtype_name(mask.dtype()));
+  Shape shape = broadcast_shapes(x.shape(), mask.shape(), "masked_fill");
+  EMBER_CHECK(shape == x.shape(), ValueError, "masked_fill: mask of shape ", shape_str(mask.shape()),
+              " does not broadcast to the input shape ", shape_str(x.shape()));
+  Tensor out;
+  {
+    autograd::GradModeGuard no_grad(false);
+    out = where(mask, scalar_tensor(value, x.dtype()), x);
+  }
+  if (is_floating(x.dtype())) {
+    if (auto node = autograd::make_node<MaskBackward>({&x})) {
+      node->label = "MaskedFillBackward0";
+      autograd::GradModeGuard no_grad(false);
+      node->keep = autograd::SavedTensor(unary(UnaryOp::LogicalNot, mask));
+      autograd::set_history(out, node);
+    }
+  }
+  return out;
+}
+
+}  // namespace ember
