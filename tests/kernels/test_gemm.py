@@ -9,7 +9,7 @@ from ember import _C
 
 ISAS = [level for level in ("ref", "avx2", "avx512") if _C.isa_available(level)]
 ACTIVATIONS = ["none", "relu", "gelu", "gelu_tanh"]
-_erf = np.vectorize(math.erf)
+_erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
 def activate(x, act):
