@@ -127,7 +127,11 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
       split(slivers, threads_n, tid_n, s_begin, s_end);
       for (int64_t ic = m_begin; ic < m_end; ic += MC) {
         const int64_t mc = std::min(MC, m_end - ic);
-        if (pack_a) pack_a_block(p.A + ic * p.rsA + pc * p.csA, p.rsA, p.csA, mc, kc, MR, packed_a);
+        if (pack_a) {
+          const float* a = p.A + ic * p.rsA + pc * p.csA;
+          if (p.csA == 1 && cfg.pack_a_row_major) cfg.pack_a_row_major(a, p.rsA, mc, kc, packed_a);
+          else pack_a_block(a, p.rsA, p.csA, mc, kc, MR, packed_a);
+        }
         for (int64_t s = s_begin; s < s_end; ++s) {
           const int64_t j = jc + s * NR;
           const int n = static_cast<int>(std::min<int64_t>(NR, p.N - j));
