@@ -122,7 +122,9 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
       const float beta = pc == 0 ? p.beta : 1.0f;
       int64_t s_begin, s_end;
       split(slivers, nthreads, tid, s_begin, s_end);
-      pack_b_slivers(p.B + pc * p.rsB + jc * p.csB, p.rsB, p.csB, kc, nc, NR, s_begin, s_end, packed_b);
+      const float* b = p.B + pc * p.rsB + jc * p.csB;
+      if (p.rsB == 1 && cfg.pack_b_col_major) cfg.pack_b_col_major(b, p.csB, kc, nc, s_begin, s_end, packed_b);
+      else pack_b_slivers(b, p.rsB, p.csB, kc, nc, NR, s_begin, s_end, packed_b);
       barrier();
       split(slivers, threads_n, tid_n, s_begin, s_end);
       for (int64_t ic = m_begin; ic < m_end; ic += MC) {

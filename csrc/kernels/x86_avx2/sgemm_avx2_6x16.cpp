@@ -206,6 +206,28 @@ void pack_a_row_major_6(const float* a, int64_t rsA, int64_t mc, int64_t kc, flo
   }
 }
 
+// Column-major B panel into 16-column slivers: per 8 columns x 8 k steps, 8 column loads + one transpose.
+void pack_b_col_major_16(const float* b, int64_t csB, int64_t kc, int64_t nc, int64_t s_begin, int64_t s_end,
+                         float* packed) {
+  for (int64_t s = s_begin; s < s_end; ++s) {
+    float* dst = packed + s * kc * kNR;
+    for (int half = 0; half < 2; ++half) {
+      const int64_t j0 = s * kNR + half * 8;
+      const int n = static_cast<int>(nc - j0 < 0 ? 0 : (nc - j0 < 8 ? nc - j0 : 8));
+      const float* src = b + j0 * csB;
+      for (int64_t p0 = 0; p0 < kc; p0 += 8) {
+        const int width = static_cast<int>(kc - p0 < 8 ? kc - p0 : 8);
+        const __m256i load_mask = lane_mask(width);
+        __m256 r[8];
+        for (int j = 0; j < 8; ++j)
+          r[j] = j < n ? _mm256_maskload_ps(src + j * csB + p0, load_mask) : _mm256_setzero_ps();
+        transpose8x8(r);
+        for (int q = 0; q < width; ++q) _mm256_store_ps(dst + (p0 + q) * kNR + half * 8, r[q]);
+      }
+    }
+  }
+}
+
 void sgemm_avx2_6x16(const SgemmTile& t) {
   if (t.n > 8) {
     if (t.a_packed) tile_kernel<2, true>(t);
@@ -253,6 +275,7 @@ void fill_gemm(Table& t) {
   c.mc = 144;
   c.nc = 4080;
   c.pack_a_row_major = pack_a_row_major_6;
+  c.pack_b_col_major = pack_b_col_major_16;
   t.sgemm = c;
   t.fma_peak_gflops = fma_peak_gflops;
 }

@@ -209,6 +209,28 @@ void pack_a_row_major_12(const float* a, int64_t rsA, int64_t mc, int64_t kc, fl
   }
 }
 
+// Column-major B panel into 32-column slivers: per 16 columns x 16 k steps, 16 column loads + one transpose.
+void pack_b_col_major_32(const float* b, int64_t csB, int64_t kc, int64_t nc, int64_t s_begin, int64_t s_end,
+                         float* packed) {
+  for (int64_t s = s_begin; s < s_end; ++s) {
+    float* dst = packed + s * kc * kNR;
+    for (int half = 0; half < 2; ++half) {
+      const int64_t j0 = s * kNR + half * 16;
+      const int n = static_cast<int>(nc - j0 < 0 ? 0 : (nc - j0 < 16 ? nc - j0 : 16));
+      const float* src = b + j0 * csB;
+      for (int64_t p0 = 0; p0 < kc; p0 += 16) {
+        const int width = static_cast<int>(kc - p0 < 16 ? kc - p0 : 16);
+        const __mmask16 load_mask = static_cast<__mmask16>((1u << width) - 1u);
+        __m512 r[16];
+        for (int j = 0; j < 16; ++j)
+          r[j] = j < n ? _mm512_maskz_loadu_ps(load_mask, src + j * csB + p0) : _mm512_setzero_ps();
+        transpose16x16(r);
+        for (int q = 0; q < width; ++q) _mm512_store_ps(dst + (p0 + q) * kNR + half * 16, r[q]);
+      }
+    }
+  }
+}
+
 void sgemm_avx512_12x32(const SgemmTile& t) {
   if (t.n > 16) {
     if (t.a_packed) tile_kernel<2, true>(t);
@@ -254,6 +276,7 @@ void fill_gemm(Table& t) {
   c.mc = 240;
   c.nc = 4096;
   c.pack_a_row_major = pack_a_row_major_12;
+  c.pack_b_col_major = pack_b_col_major_32;
   t.sgemm = c;
   t.fma_peak_gflops = fma_peak_gflops;
 }
