@@ -234,3 +234,30 @@ def test_ember_gradcheck_float64():
     wl = leaf(rng.standard_normal((3, 4)))
     bl = leaf(rng.standard_normal((3,)))
     assert gradcheck(lambda x, w, b: linear(x, w, b, "gelu"), (x, wl, bl))
+
+
+def test_unfoldable_leading_dims():
+    """Leading dims that cannot be merged into rows (a permuted view) take the batched / copied path."""
+    rng = np.random.default_rng(19)
+    base = randn(rng, (5, 2, 19))
+    x = base.transpose(1, 0, 2)                      # (2, 5, 19), batch stride < row stride
+    w, bias = randn(rng, (7, 19)), randn(rng, (7,))
+    ex, ew, eb = leaf(x), leaf(w), leaf(bias)
+    tx, tw, tb = as_torch(x), as_torch(w), as_torch(bias)
+    out = linear(ex, ew, eb, "relu")
+    tout = torch.relu(torch.nn.functional.linear(tx, tw, tb))
+    np.testing.assert_allclose(numpy_of(out), tout.detach().numpy(), rtol=1e-5, atol=1e-5)
+    g = randn(rng, (2, 5, 7))
+    out.backward(ember.from_numpy(g))
+    tout.backward(torch.from_numpy(g))
+    for e, t in ((ex, tx), (ew, tw), (eb, tb)):
+        np.testing.assert_allclose(numpy_of(e.grad), t.grad.numpy(), rtol=1e-4, atol=1e-4)
+    ea, ewt = leaf(x), leaf(w.T.copy())
+    ta, twt = as_torch(x), as_torch(w.T.copy())
+    out = matmul(ea, ewt)
+    tout = torch.matmul(ta, twt)
+    np.testing.assert_allclose(numpy_of(out), tout.detach().numpy(), rtol=1e-5, atol=1e-5)
+    out.backward(ember.from_numpy(g))
+    tout.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(numpy_of(ea.grad), ta.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(numpy_of(ewt.grad), twt.grad.numpy(), rtol=1e-4, atol=1e-4)
