@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/attention/attention_rows.h"
 #include "kernels/gemm/microkernel.h"
 
 namespace ember {
@@ -31,6 +32,7 @@ struct Table {
   // GEMM (kernels/gemm/): the sgemm micro-kernel with its tile and blocking; an FMA throughput probe.
   SgemmConfig sgemm;
   double (*fma_peak_gflops)(int threads);   // measured FMA throughput of this ISA level, GFLOP/s
+  AttentionRows attention;                  // flash-attention row primitives (kernels/attention/)
 };
 
 // The active table (resolved once, thread-safe). EMBER_ISA=ref|avx2|avx512 forces a level.
@@ -41,6 +43,9 @@ const Table* table_for(const char* level);
 namespace ref { void fill(Table& t); void fill_gemm(Table& t); }
 namespace avx2 { void fill(Table& t); void fill_gemm(Table& t); }
 namespace avx512 { void fill(Table& t); void fill_gemm(Table& t); }
+namespace ref { void fill_attention(Table& t); }
+namespace avx2 { void fill_attention(Table& t); }
+namespace avx512 { void fill_attention(Table& t); }
 
 }  // namespace kernels
 }  // namespace ember

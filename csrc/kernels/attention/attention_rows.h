@@ -1,0 +1,43 @@
+// The per-ISA row primitives of flash attention (ref/, x86_avx2/, x86_avx512/ fill them into kernels::Table):
+// the online-softmax step of the forward and the softmax gradient of the backward, on one score tile.
+// Raw pointers and sizes only. A tile has `rows` x `cols` scores; row r of it is query i0 + r, column c key
+// j0 + c. Causal masking: column c of row r is valid iff c <= r + causal_diagonal (causal_diagonal = i0 - j0);
+// pass kNoDiagonal for none. Invalid or -inf-masked scores give probability exactly 0.
+#pragma once
+#include <cstdint>
+
+namespace ember {
+namespace kernels {
+
+constexpr int64_t kNoDiagonal = int64_t{1} << 40;
+
+// Number of valid columns of tile row r (0..cols) under the causal rule above.
+inline int attention_valid_cols(int r, int cols, int64_t causal_diagonal) {
+  int64_t n = static_cast<int64_t>(r) + causal_diagonal + 1;
+  return static_cast<int>(n < 0 ? 0 : (n > cols ? cols : n));
+}
+
+// One online-softmax step. scores (rows, cols), row stride ld: in scale * Q K^T, out the unnormalised
+// probabilities exp(x - new_max) (0 beyond each row's valid columns). mask (rows, cols), row stride ld_mask
+// (0 = one row for all), additive, or null. row_max, row_sum (rows): the running max and sum, updated.
+// out (rows, out_cols), row stride ld_out: the running output, multiplied by exp(old_max - new_max).
+// A row whose max stays -inf keeps probabilities 0, sum 0 and max -inf.
+using AttentionSoftmaxStep = void (*)(float* scores, int64_t ld, const float* mask, int64_t ld_mask, int rows,
+                                      int cols, int64_t causal_diagonal, float* row_max, float* row_sum, float* out,
+                                      int64_t ld_out, int out_cols);
+
+// The softmax gradient of one tile. scores (rows, cols), row stride ld: in scale * Q K^T, out P =
+// exp(x + mask - lse). dscores (rows, cols), row stride ld: in dP, out dS = P * (dP - delta). Both 0 beyond
+// each row's valid columns. mask as above or null; lse, delta (rows): log-sum-exp (+inf for a fully masked
+// row) and rowsum(dO * O) of the tile's queries.
+using AttentionSoftmaxGrad = void (*)(float* scores, float* dscores, int64_t ld, const float* mask, int64_t ld_mask,
+                                      int rows, int cols, int64_t causal_diagonal, const float* lse,
+                                      const float* delta);
+
+struct AttentionRows {
+  AttentionSoftmaxStep softmax_step = nullptr;
+  AttentionSoftmaxGrad softmax_grad = nullptr;
+};
+
+}  // namespace kernels
+}  // namespace ember

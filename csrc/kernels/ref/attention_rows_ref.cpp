@@ -1,0 +1,72 @@
+// Scalar reference of the flash-attention row primitives (kernels/attention/attention_rows.h): the fallback
+// without AVX2 and the oracle the SIMD versions are tested against.
+#include <cmath>
+#include <limits>
+
+#include "kernels/kernels.h"
+
+namespace ember {
+namespace kernels {
+namespace ref {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+inline float exp_or_zero(float x) { return x == kNegInf ? 0.0f : std::exp(x); }
+
+void softmax_step(float* scores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
+                  int64_t causal_diagonal, float* row_max, float* row_sum, float* out, int64_t ld_out, int out_cols) {
+  for (int r = 0; r < rows; ++r) {
+    float* s = scores + r * ld;
+    const float* m = mask ? mask + r * ld_mask : nullptr;
+    const int n = attention_valid_cols(r, cols, causal_diagonal);
+    float tile_max = kNegInf;
+    for (int c = 0; c < n; ++c) {
+      if (m) s[c] += m[c];
+      tile_max = std::fmax(tile_max, s[c]);
+    }
+    const float new_max = std::fmax(row_max[r], tile_max);
+    if (new_max == kNegInf) {
+      for (int c = 0; c < cols; ++c) s[c] = 0.0f;
+      continue;
+    }
+    const float correction = exp_or_zero(row_max[r] - new_max);
+    float sum = 0.0f;
+    for (int c = 0; c < n; ++c) {
+      s[c] = exp_or_zero(s[c] - new_max);
+      sum += s[c];
+    }
+    for (int c = n; c < cols; ++c) s[c] = 0.0f;
+    row_sum[r] = row_sum[r] * correction + sum;
+    row_max[r] = new_max;
+    if (correction != 1.0f)
+      for (int c = 0; c < out_cols; ++c) out[r * ld_out + c] *= correction;
+  }
+}
+
+void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
+                  int64_t causal_diagonal, const float* lse, const float* delta) {
+  for (int r = 0; r < rows; ++r) {
+    float* s = scores + r * ld;
+    float* ds = dscores + r * ld;
+    const float* m = mask ? mask + r * ld_mask : nullptr;
+    const int n = attention_valid_cols(r, cols, causal_diagonal);
+    for (int c = 0; c < n; ++c) {
+      const float p = exp_or_zero((m ? s[c] + m[c] : s[c]) - lse[r]);
+      s[c] = p;
+      ds[c] = p * (ds[c] - delta[r]);
+    }
+    for (int c = n; c < cols; ++c) s[c] = ds[c] = 0.0f;
+  }
+}
+
+}  // namespace
+
+void fill_attention(Table& t) {
+  t.attention.softmax_step = softmax_step;
+  t.attention.softmax_grad = softmax_grad;
+}
+
+}  // namespace ref
+}  // namespace kernels
+}  // namespace ember

@@ -1,0 +1,145 @@
+// AVX2 flash-attention row primitives (contract: kernels/attention/attention_rows.h): the online-softmax step
+// and the softmax gradient on one score tile, 8 columns per ymm, masked tails (vmaskmovps). exp is a
+// Cephes-style polynomial that returns exactly 0 below -87.3 (so -inf scores give probability 0, never NaN).
+#include <immintrin.h>
+
+#include <cmath>
+#include <limits>
+
+#include "kernels/kernels.h"
+
+namespace ember {
+namespace kernels {
+namespace avx2 {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+inline __m256 exp_ps(__m256 x) {
+  const __m256 underflow = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+// Lanes [0, remaining) set.
+inline __m256i tail_mask(int remaining) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(remaining), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+inline float horizontal_max(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+inline float horizontal_sum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float scalar_exp_or_zero(float x) { return x == kNegInf ? 0.0f : std::exp(x); }
+
+void softmax_step(float* scores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
+                  int64_t causal_diagonal, float* row_max, float* row_sum, float* out, int64_t ld_out, int out_cols) {
+  const __m256 neg_inf = _mm256_set1_ps(kNegInf);
+  for (int r = 0; r < rows; ++r) {
+    float* s = scores + r * ld;
+    const float* m = mask ? mask + r * ld_mask : nullptr;
+    const int n = attention_valid_cols(r, cols, causal_diagonal);
+    __m256 vmax = neg_inf;
+    int c = 0;
+    for (; c + 8 <= n; c += 8) {
+      __m256 x = _mm256_loadu_ps(s + c);
+      if (m) {
+        x = _mm256_add_ps(x, _mm256_loadu_ps(m + c));
+        _mm256_storeu_ps(s + c, x);
+      }
+      vmax = _mm256_max_ps(vmax, x);
+    }
+    if (c < n) {
+      const __m256i k = tail_mask(n - c);
+      __m256 x = _mm256_maskload_ps(s + c, k);
+      if (m) {
+        x = _mm256_add_ps(x, _mm256_maskload_ps(m + c, k));
+        _mm256_maskstore_ps(s + c, k, x);
+      }
+      vmax = _mm256_max_ps(vmax, _mm256_blendv_ps(neg_inf, x, _mm256_castsi256_ps(k)));
+    }
+    const float new_max = std::fmax(row_max[r], horizontal_max(vmax));
+    if (new_max == kNegInf) {
+      for (int j = 0; j < cols; ++j) s[j] = 0.0f;
+      continue;
+    }
+    const float correction = scalar_exp_or_zero(row_max[r] - new_max);
+    const __m256 shift = _mm256_set1_ps(new_max);
+    __m256 vsum = _mm256_setzero_ps();
+    for (c = 0; c + 8 <= n; c += 8) {
+      __m256 p = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(s + c), shift));
+      vsum = _mm256_add_ps(vsum, p);
+      _mm256_storeu_ps(s + c, p);
+    }
+    if (c < n) {
+      const __m256i k = tail_mask(n - c);
+      __m256 p = _mm256_and_ps(_mm256_castsi256_ps(k), exp_ps(_mm256_sub_ps(_mm256_maskload_ps(s + c, k), shift)));
+      vsum = _mm256_add_ps(vsum, p);
+      _mm256_maskstore_ps(s + c, k, p);
+    }
+    for (int j = n; j < cols; ++j) s[j] = 0.0f;
+    row_sum[r] = row_sum[r] * correction + horizontal_sum(vsum);
+    row_max[r] = new_max;
+    if (correction != 1.0f) {
+      float* o = out + r * ld_out;
+      const __m256 factor = _mm256_set1_ps(correction);
+      int j = 0;
+      for (; j + 8 <= out_cols; j += 8) _mm256_storeu_ps(o + j, _mm256_mul_ps(_mm256_loadu_ps(o + j), factor));
+      for (; j < out_cols; ++j) o[j] *= correction;
+    }
+  }
+}
+
+void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
+                  int64_t causal_diagonal, const float* lse, const float* delta) {
+  for (int r = 0; r < rows; ++r) {
+    float* s = scores + r * ld;
+    float* ds = dscores + r * ld;
+    const float* m = mask ? mask + r * ld_mask : nullptr;
+    const int n = attention_valid_cols(r, cols, causal_diagonal);
+    const __m256 shift = _mm256_set1_ps(lse[r]), d = _mm256_set1_ps(delta[r]);
+    for (int c = 0; c < n; c += 8) {
+      const __m256i k = tail_mask(n - c);
+      __m256 x = _mm256_maskload_ps(s + c, k);
+      if (m) x = _mm256_add_ps(x, _mm256_maskload_ps(m + c, k));
+      const __m256 p = exp_ps(_mm256_sub_ps(x, shift));
+      const __m256 dp = _mm256_maskload_ps(ds + c, k);
+      _mm256_maskstore_ps(s + c, k, p);
+      _mm256_maskstore_ps(ds + c, k, _mm256_mul_ps(p, _mm256_sub_ps(dp, d)));
+    }
+    for (int c = n; c < cols; ++c) s[c] = ds[c] = 0.0f;
+  }
+}
+
+}  // namespace
+
+void fill_attention(Table& t) {
+  t.attention.softmax_step = softmax_step;
+  t.attention.softmax_grad = softmax_grad;
+}
+
+}  // namespace avx2
+}  // namespace kernels
+}  // namespace ember

@@ -1,0 +1,116 @@
+// AVX-512 flash-attention row primitives (contract: kernels/attention/attention_rows.h): the online-softmax
+// step and the softmax gradient on one score tile, 16 columns per zmm, masked tails. exp is a Cephes-style
+// polynomial that returns exactly 0 below -87.3 (so -inf scores give probability 0, never NaN).
+#include <immintrin.h>
+
+#include <cmath>
+#include <limits>
+
+#include "kernels/kernels.h"
+
+namespace ember {
+namespace kernels {
+namespace avx512 {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+inline __m512 exp_ps(__m512 x) {
+  const __mmask16 underflow = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  return _mm512_maskz_mul_ps(static_cast<__mmask16>(~underflow), p, _mm512_castsi512_ps(e));
+}
+
+inline __mmask16 tail_mask(int remaining) {
+  return remaining >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << remaining) - 1u);
+}
+
+inline float scalar_exp_or_zero(float x) { return x == kNegInf ? 0.0f : std::exp(x); }
+
+void softmax_step(float* scores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
+                  int64_t causal_diagonal, float* row_max, float* row_sum, float* out, int64_t ld_out, int out_cols) {
+  for (int r = 0; r < rows; ++r) {
+    float* s = scores + r * ld;
+    const float* m = mask ? mask + r * ld_mask : nullptr;
+    const int n = attention_valid_cols(r, cols, causal_diagonal);
+    __m512 vmax = _mm512_set1_ps(kNegInf);
+    for (int c = 0; c < n; c += 16) {
+      const __mmask16 k = tail_mask(n - c);
+      __m512 x = _mm512_mask_loadu_ps(_mm512_set1_ps(kNegInf), k, s + c);
+      if (m) {
+        x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, m + c));
+        _mm512_mask_storeu_ps(s + c, k, x);
+      }
+      vmax = _mm512_max_ps(vmax, x);
+    }
+    const float new_max = std::fmax(row_max[r], _mm512_reduce_max_ps(vmax));
+    if (new_max == kNegInf) {
+      for (int c = 0; c < cols; c += 16) _mm512_mask_storeu_ps(s + c, tail_mask(cols - c), _mm512_setzero_ps());
+      continue;
+    }
+    const float correction = scalar_exp_or_zero(row_max[r] - new_max);
+    const __m512 shift = _mm512_set1_ps(new_max);
+    __m512 vsum = _mm512_setzero_ps();
+    for (int c = 0; c < n; c += 16) {
+      const __mmask16 k = tail_mask(n - c);
+      __m512 p = _mm512_maskz_mov_ps(k, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + c), shift)));
+      vsum = _mm512_add_ps(vsum, p);
+      _mm512_mask_storeu_ps(s + c, k, p);
+    }
+    for (int c = n; c < cols; ++c) s[c] = 0.0f;
+    row_sum[r] = row_sum[r] * correction + _mm512_reduce_add_ps(vsum);
+    row_max[r] = new_max;
+    if (correction != 1.0f) {
+      float* o = out + r * ld_out;
+      const __m512 factor = _mm512_set1_ps(correction);
+      for (int c = 0; c < out_cols; c += 16) {
+        const __mmask16 k = tail_mask(out_cols - c);
+        _mm512_mask_storeu_ps(o + c, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, o + c), factor));
+      }
+    }
+  }
+}
+
+void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
+                  int64_t causal_diagonal, const float* lse, const float* delta) {
+  for (int r = 0; r < rows; ++r) {
+    float* s = scores + r * ld;
+    float* ds = dscores + r * ld;
+    const float* m = mask ? mask + r * ld_mask : nullptr;
+    const int n = attention_valid_cols(r, cols, causal_diagonal);
+    const __m512 shift = _mm512_set1_ps(lse[r]), d = _mm512_set1_ps(delta[r]);
+    for (int c = 0; c < n; c += 16) {
+      const __mmask16 k = tail_mask(n - c);
+      __m512 x = _mm512_maskz_loadu_ps(k, s + c);
+      if (m) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, m + c));
+      const __m512 p = exp_ps(_mm512_sub_ps(x, shift));
+      const __m512 dp = _mm512_maskz_loadu_ps(k, ds + c);
+      _mm512_mask_storeu_ps(s + c, k, p);
+      _mm512_mask_storeu_ps(ds + c, k, _mm512_mul_ps(p, _mm512_sub_ps(dp, d)));
+    }
+    for (int c = n; c < cols; ++c) s[c] = ds[c] = 0.0f;
+  }
+}
+
+}  // namespace
+
+void fill_attention(Table& t) {
+  t.attention.softmax_step = softmax_step;
+  t.attention.softmax_grad = softmax_grad;
+}
+
+}  // namespace avx512
+}  // namespace kernels
+}  // namespace ember

@@ -1,0 +1,277 @@
+// scaled_dot_product_attention (PyTorch semantics) as one fused op, forward and backward side by side:
+// float32 runs the flash kernels (kernels/attention/), float64 the row-at-a-time reference. The forward saves
+// q, k, v, the mask, the output and the log-sum-exp; dropout draws come from a counter range of the global
+// generator reserved at forward time, so the backward regenerates the same mask.
+#include "ops/attention.h"
+
+#include <cmath>
+#include <limits>
+
+#include "autograd/node.h"
+#include "kernels/attention/attention.h"
+#include "ops/random_state.h"
+
+namespace ember {
+namespace {
+
+constexpr const char* kOp = "scaled_dot_product_attention";
+
+// Which implementation runs: the flash kernels of a table, or the reference.
+struct Implementation {
+  const kernels::Table* table = nullptr;   // null: reference
+};
+
+Implementation implementation_named(const std::string& name, DType dtype) {
+  if (dtype == DType::Float64 || name == "reference") return {nullptr};
+  if (name.empty()) return {&kernels::table()};
+  const kernels::Table* table = kernels::table_for(name.c_str());
+  EMBER_CHECK(table != nullptr, ValueError, kOp, ": implementation '", name,
+              "' is not available (expected '', 'reference', 'ref', 'avx2' or 'avx512' on a CPU that has it)");
+  return {table};
+}
+
+// Unit stride in the last dim (what the kernels need), copying only when necessary.
+Tensor with_unit_column_stride(const Tensor& x) {
+  if (x.size(-1) <= 1 || x.strides().back() == 1) return x;
+  autograd::GradModeGuard no_grad(false);
+  return contiguous(x);
+}
+
+// Element offsets of each batch index (row-major over batch_dims) of a tensor whose leading dims are the batch.
+std::vector<int64_t> batch_offsets(const Tensor& t, int64_t batch_dims, int64_t count) {
+  std::vector<int64_t> offsets(static_cast<size_t>(count));
+  Shape index(static_cast<size_t>(batch_dims), 0);
+  int64_t offset = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    offsets[i] = offset;
+    for (int64_t d = batch_dims - 1; d >= 0; --d) {
+      if (++index[d] < t.shape()[d]) { offset += t.strides()[d]; break; }
+      offset -= t.strides()[d] * (index[d] - 1);
+      index[d] = 0;
+    }
+  }
+  return offsets;
+}
+
+// A new (..., H, rows, cols) tensor stored as (..., rows, H, cols) when `heads_inner` (PyTorch's flash layout:
+// out.transpose(-3, -2) is contiguous, so merging heads back costs no copy), else contiguous.
+Tensor empty_attention_layout(const Shape& shape, bool heads_inner, DType dtype) {
+  const int64_t n = static_cast<int64_t>(shape.size());
+  if (!heads_inner || n < 4) return empty(shape, dtype);
+  Shape storage_shape = shape;
+  std::swap(storage_shape[n - 3], storage_shape[n - 2]);
+  Tensor storage = empty(storage_shape, dtype);
+  Shape strides = storage.strides();
+  std::swap(strides[n - 3], strides[n - 2]);
+  return make_view(storage, shape, strides, 0);
+}
+
+bool is_heads_inner(const Tensor& x) {
+  const int64_t n = x.dim();
+  return n >= 4 && x.size(-3) > 1 && x.strides()[n - 3] < x.strides()[n - 2];
+}
+
+template <typename T>
+kernels::BatchedMatrix<T> matrix(const Tensor& t, const std::vector<int64_t>& offsets) {
+  return {static_cast<T*>(t.raw_data()), offsets.data(), t.strides()[t.dim() - 2]};
+}
+
+// Everything both passes need, with the per-(batch, head) offsets the kernels read.
+struct Prepared {
+  Tensor q, k, v, mask;   // mask: additive, expanded to (batch..., T, S), or undefined
+  Shape batch;
+  int64_t batch_heads = 1, T = 0, S = 0, D = 0, Dv = 0;
+  double scale = 1.0;
+  bool causal = false;
+  kernels::AttentionDropout dropout;
+  Implementation impl;
+};
+
+template <typename T>
+kernels::AttentionProblem<T> problem(const Prepared& p, std::vector<std::vector<int64_t>>& offsets) {
+  const int64_t nb = static_cast<int64_t>(p.batch.size());
+  auto add = [&](const Tensor& t) -> const std::vector<int64_t>& {
+    offsets.push_back(batch_offsets(t, nb, p.batch_heads));
+    return offsets.back();
+  };
+  offsets.reserve(12);
+  kernels::AttentionProblem<T> pr;
+  pr.batch_heads = p.batch_heads;
+  pr.T = p.T;
+  pr.S = p.S;
+  pr.D = p.D;
+  pr.Dv = p.Dv;
+  pr.scale = p.scale;
+  pr.causal = p.causal;
+  pr.dropout = p.dropout;
+  pr.q = matrix<const T>(p.q, add(p.q));
+  pr.k = matrix<const T>(p.k, add(p.k));
+  pr.v = matrix<const T>(p.v, add(p.v));
+  if (p.mask.defined()) pr.mask = matrix<const T>(p.mask, add(p.mask));
+  return pr;
+}
+
+void run_forward(const Prepared& p, const Tensor& out, const Tensor& lse) {
+  std::vector<std::vector<int64_t>> offsets;
+  dispatch_floating(p.q.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    kernels::AttentionProblem<T> pr = problem<T>(p, offsets);
+    offsets.push_back(batch_offsets(out, static_cast<int64_t>(p.batch.size()), p.batch_heads));
+    pr.out = matrix<T>(out, offsets.back());
+    pr.lse = lse.data<T>();
+    if constexpr (std::is_same_v<T, float>) {
+      if (p.impl.table) return kernels::flash_attention_forward(*p.impl.table, pr);
+    }
+    kernels::reference_attention_forward(pr);
+  });
+}
+
+struct ScaledDotProductAttentionBackward : autograd::Node {
+  Prepared prepared;   // sizes and options; its tensors live in the SavedTensors below
+  bool has_mask = false;
+  autograd::SavedTensor q, k, v, mask, out, lse;
+
+  const char* name() const override { return "ScaledDotProductAttentionBackward0"; }
+  void release_saved() override {
+    q.reset(); k.reset(); v.reset(); mask.reset(); out.reset(); lse.reset();
+  }
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
+    Prepared p = prepared;
+    p.q = q.get();
+    p.k = k.get();
+    p.v = v.get();
+    if (has_mask) p.mask = mask.get();
+    Tensor o = out.get(), log_sum_exp = lse.get();
+    Tensor dout = with_unit_column_stride(grads[0]);
+    Tensor dq = empty_attention_layout(p.q.shape(), is_heads_inner(p.q), p.q.dtype());
+    Tensor dk = empty_attention_layout(p.k.shape(), is_heads_inner(p.k), p.k.dtype());
+    Tensor dv = empty_attention_layout(p.v.shape(), is_heads_inner(p.v), p.v.dtype());
+    std::vector<std::vector<int64_t>> offsets;
+    const int64_t nb = static_cast<int64_t>(p.batch.size());
+    dispatch_floating(p.q.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      kernels::AttentionProblem<T> pr = problem<T>(p, offsets);
+      auto add = [&](const Tensor& t) -> const std::vector<int64_t>& {
+        offsets.push_back(batch_offsets(t, nb, p.batch_heads));
+        return offsets.back();
+      };
+      pr.out_const = matrix<const T>(o, add(o));
+      pr.dout = matrix<const T>(dout, add(dout));
+      pr.dq = matrix<T>(dq, add(dq));
+      pr.dk = matrix<T>(dk, add(dk));
+      pr.dv = matrix<T>(dv, add(dv));
+      pr.lse = log_sum_exp.data<T>();
+      if constexpr (std::is_same_v<T, float>) {
+        if (p.impl.table) return kernels::flash_attention_backward(*p.impl.table, pr);
+      }
+      kernels::reference_attention_backward(pr);
+    });
+    return {dq, dk, dv};
+  }
+};
+
+// Validates the arguments and brings them into the kernels' form.
+Prepared prepare(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& attn_mask,
+                 double dropout_p, bool is_causal, std::optional<double> scale) {
+  EMBER_CHECK(query.defined() && key.defined() && value.defined(), TypeError, kOp,
+              ": query, key and value must be tensors");
+  EMBER_CHECK(query.dim() >= 2 && key.dim() >= 2 && value.dim() >= 2, ValueError, kOp,
+              ": expected query, key and value to be at least 2-D, got query ", shape_str(query.shape()), ", key ",
+              shape_str(key.shape()), ", value ", shape_str(value.shape()));
+  EMBER_CHECK(is_floating(query.dtype()) && query.dtype() == key.dtype() && query.dtype() == value.dtype(), TypeError,
+              kOp, ": query, key and value must have the same floating dtype, got ", dtype_name(query.dtype()), ", ",
+              dtype_name(key.dtype()), ", ", dtype_name(value.dtype()));
+  const Shape batch(query.shape().begin(), query.shape().end() - 2);
+  EMBER_CHECK(Shape(key.shape().begin(), key.shape().end() - 2) == batch &&
+                  Shape(value.shape().begin(), value.shape().end() - 2) == batch,
+              ValueError, kOp, ": batch dimensions of query ", shape_str(query.shape()), ", key ",
+              shape_str(key.shape()), " and value ", shape_str(value.shape()), " must match");
+  EMBER_CHECK(query.size(-1) == key.size(-1), ValueError, kOp, ": query and key must have the same head dim, got ",
+              query.size(-1), " and ", key.size(-1));
+  EMBER_CHECK(key.size(-2) == value.size(-2), ValueError, kOp,
+              ": key and value must have the same sequence length, got ", key.size(-2), " and ", value.size(-2));
+  EMBER_CHECK(dropout_p >= 0.0 && dropout_p <= 1.0, ValueError, kOp, ": dropout_p must be in [0, 1], got ", dropout_p);
+  EMBER_CHECK(!(is_causal && attn_mask.defined()), RuntimeError, kOp,
+              ": explicit attn_mask should not be set when is_causal=True");
+  Prepared p;
+  p.batch = batch;
+  for (int64_t s : batch) p.batch_heads *= s;
+  p.T = query.size(-2);
+  p.S = key.size(-2);
+  p.D = query.size(-1);
+  p.Dv = value.size(-1);
+  p.causal = is_causal;
+  p.scale = scale ? *scale : 1.0 / std::sqrt(static_cast<double>(p.D));
+  p.q = with_unit_column_stride(query);
+  p.k = with_unit_column_stride(key);
+  p.v = with_unit_column_stride(value);
+  if (attn_mask.defined()) {
+    const DType dtype = query.dtype();
+    EMBER_CHECK(attn_mask.dtype() == DType::Bool || is_floating(attn_mask.dtype()), TypeError, kOp,
+                ": attn_mask must be bool or floating, got ", dtype_name(attn_mask.dtype()));
+    EMBER_CHECK(!(attn_mask.requires_grad() && autograd::grad_enabled()), NotImplementedError, kOp,
+                ": gradients with respect to attn_mask are not supported");
+    Shape target = batch;
+    target.push_back(p.T);
+    target.push_back(p.S);
+    bool broadcasts = attn_mask.dim() <= static_cast<int64_t>(target.size());
+    for (int64_t d = 1; broadcasts && d <= attn_mask.dim(); ++d) {
+      const int64_t m = attn_mask.shape()[attn_mask.dim() - d], t = target[target.size() - d];
+      broadcasts = m == t || m == 1;
+    }
+    EMBER_CHECK(broadcasts, ValueError, kOp, ": attn_mask of shape ", shape_str(attn_mask.shape()),
+                " cannot be broadcast to ", shape_str(target));
+    autograd::GradModeGuard no_grad(false);
+    Tensor additive = attn_mask.dtype() == DType::Bool
+                          ? where(attn_mask, scalar_tensor(0.0, dtype),
+                                  scalar_tensor(-std::numeric_limits<double>::infinity(), dtype))
+                          : to_dtype(attn_mask, dtype);
+    Tensor expanded = expand(additive, target);
+    p.mask = expanded.strides().back() == 1 || p.S <= 1 ? expanded : contiguous(expanded);
+  }
+  return p;
+}
+
+Tensor attention(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& attn_mask,
+                 double dropout_p, bool is_causal, std::optional<double> scale, const std::string& implementation) {
+  Prepared p = prepare(query, key, value, attn_mask, dropout_p, is_causal, scale);
+  p.impl = implementation_named(implementation, query.dtype());
+  if (p.D == 0) p.impl.table = nullptr;   // empty dot products: the reference handles them
+  const uint64_t draws = static_cast<uint64_t>(p.batch_heads * p.T * p.S);
+  if (dropout_p > 0.0 && draws > 0) p.dropout = {dropout_p, reserve_random(draws), random_bits};
+  Shape out_shape = p.batch;
+  out_shape.push_back(p.T);
+  out_shape.push_back(p.Dv);
+  Tensor out = empty_attention_layout(out_shape, true, query.dtype());
+  Tensor lse = empty({p.batch_heads, p.T}, query.dtype());
+  run_forward(p, out, lse);
+  if (auto node = autograd::make_node<ScaledDotProductAttentionBackward>({&query, &key, &value})) {
+    node->q = autograd::SavedTensor(p.q);
+    node->k = autograd::SavedTensor(p.k);
+    node->v = autograd::SavedTensor(p.v);
+    node->has_mask = p.mask.defined();
+    if (node->has_mask) node->mask = autograd::SavedTensor(p.mask);
+    node->lse = autograd::SavedTensor(lse);
+    p.q = p.k = p.v = p.mask = Tensor();
+    node->prepared = p;
+    autograd::set_history(out, node);
+    node->out = autograd::SavedTensor(out);
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
+                                    const Tensor& attn_mask, double dropout_p, bool is_causal,
+                                    std::optional<double> scale) {
+  return attention(query, key, value, attn_mask, dropout_p, is_causal, scale, "");
+}
+
+Tensor scaled_dot_product_attention_using(const std::string& implementation, const Tensor& query, const Tensor& key,
+                                          const Tensor& value, const Tensor& attn_mask, double dropout_p,
+                                          bool is_causal, std::optional<double> scale) {
+  return attention(query, key, value, attn_mask, dropout_p, is_causal, scale, implementation);
+}
+
+}  // namespace ember
