@@ -18,40 +18,48 @@ struct ForwardPlan {
   const Table& table;
   const AttentionProblem<float>& pr;
   int64_t BQ, BK, NR;
-  int64_t kt_size, v_size;   // floats per (batch, head) of the K^T and V packs
-  float* packs;
-  const float* packed_kt(int64_t bh) const { return packs + bh * (kt_size + v_size); }
-  const float* packed_v(int64_t bh) const { return packed_kt(bh) + kt_size; }
+  int64_t kt_size, v_size;   // floats of the K^T and V packs of one (batch, head)
 };
 
-// Output rows [i0, i0 + rows) of matrix bh. scores is (BQ, BK) scratch; row_max, row_sum are (BQ).
-void forward_query_block(const ForwardPlan& plan, int64_t bh, int64_t i0, int64_t rows, float* scores,
-                         float* row_max, float* row_sum) {
+// Packs of one (batch, head): K^T (D deep, S wide) then V (S deep, Dv wide).
+void pack_kv(const ForwardPlan& plan, int64_t bh, float* packs) {
+  const AttentionProblem<float>& pr = plan.pr;
+  flash::pack_transposed(plan.table.sgemm, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, packs);
+  flash::pack_direct(plan.table.sgemm, pr.v.of(bh), pr.v.row_stride, pr.S, pr.Dv, packs + plan.kt_size);
+}
+
+// Output rows [i0, i0 + rows) of matrix bh from its packs. scores is (BQ, BK) scratch; row_max, row_sum (BQ).
+void forward_query_block(const ForwardPlan& plan, int64_t bh, const float* packs, int64_t i0, int64_t rows,
+                         float* scores, float* row_max, float* row_sum) {
   const AttentionProblem<float>& pr = plan.pr;
   const SgemmConfig& cfg = plan.table.sgemm;
   const int64_t BK = plan.BK, NR = plan.NR, D = pr.D, Dv = pr.Dv, S = pr.S;
   const float scale = static_cast<float>(pr.scale);
   const float* q = pr.q.of(bh) + i0 * pr.q.row_stride;
+  const float *packed_kt = packs, *packed_v = packs + plan.kt_size;
   float* out = pr.out.of(bh) + i0 * pr.out.row_stride;
   const int64_t out_rs = pr.out.row_stride;
   for (int64_t r = 0; r < rows; ++r) {
-    std::fill(out + r * out_rs, out + r * out_rs + Dv, 0.0f);
     row_max[r] = -std::numeric_limits<float>::infinity();
     row_sum[r] = 0.0f;
   }
   const int64_t kv_end = pr.causal ? std::min(S, i0 + rows) : S;
+  if (kv_end == 0)
+    for (int64_t r = 0; r < rows; ++r) std::fill(out + r * out_rs, out + r * out_rs + Dv, 0.0f);
   for (int64_t j0 = 0; j0 < kv_end; j0 += BK) {
     const int cols = static_cast<int>(std::min(BK, kv_end - j0));
     const int64_t diagonal = pr.causal ? i0 - j0 : kNoDiagonal;
+    const bool first = j0 == 0;   // out is not yet written: P V overwrites it (every row group has k >= 1)
     // Columns a row group needs: up to the diagonal of its last row.
     auto needed_cols = [&](int64_t r0, int m) -> int64_t {
       return attention_valid_cols(static_cast<int>(r0) + m - 1, cols, diagonal);
     };
-    flash::packed_product(cfg, rows, cols, D, scale, q, pr.q.row_stride, 1, plan.packed_kt(bh) + (j0 / NR) * D * NR,
-                          D * NR, 0.0f, scores, BK, [&](int64_t r0, int m) { return RowLimits{0, D, needed_cols(r0, m)}; });
+    flash::packed_product(cfg, rows, cols, D, scale, q, pr.q.row_stride, 1, packed_kt + (j0 / NR) * D * NR, D * NR,
+                          0.0f, scores, BK, [&](int64_t r0, int m) { return RowLimits{0, D, needed_cols(r0, m)}; });
     const float* mask = pr.mask.data ? pr.mask.of(bh) + i0 * pr.mask.row_stride + j0 : nullptr;
     plan.table.attention.softmax_step(scores, BK, mask, pr.mask.row_stride, static_cast<int>(rows), cols, diagonal,
-                                      row_max, row_sum, out, out_rs, static_cast<int>(Dv));
+                                      row_max, row_sum, first ? nullptr : out, out_rs,
+                                      first ? 0 : static_cast<int>(Dv));
     if (pr.dropout.active()) {
       for (int64_t r = 0; r < rows; ++r) {
         const uint64_t base = static_cast<uint64_t>((bh * pr.T + i0 + r) * S + j0);
@@ -59,8 +67,8 @@ void forward_query_block(const ForwardPlan& plan, int64_t bh, int64_t i0, int64_
         for (int c = 0; c < n; ++c) scores[r * BK + c] *= pr.dropout.factor(base + c);
       }
     }
-    flash::packed_product(cfg, rows, Dv, cols, 1.0f, scores, BK, 1, plan.packed_v(bh) + j0 * NR, S * NR, 1.0f, out,
-                          out_rs, [&](int64_t r0, int m) { return RowLimits{0, needed_cols(r0, m), Dv}; });
+    flash::packed_product(cfg, rows, Dv, cols, 1.0f, scores, BK, 1, packed_v + j0 * NR, S * NR, first ? 0.0f : 1.0f,
+                          out, out_rs, [&](int64_t r0, int m) { return RowLimits{0, needed_cols(r0, m), Dv}; });
   }
   float* lse = pr.lse + bh * pr.T + i0;
   for (int64_t r = 0; r < rows; ++r) {
@@ -78,28 +86,42 @@ void forward_query_block(const ForwardPlan& plan, int64_t bh, int64_t i0, int64_
 }  // namespace
 
 void flash_attention_forward(const Table& table, const AttentionProblem<float>& pr) {
-  if (pr.batch_heads == 0 || pr.T == 0) return;
+  const int64_t BH = pr.batch_heads;
+  if (BH == 0 || pr.T == 0) return;
   const SgemmConfig& cfg = table.sgemm;
-  const int64_t kt_size = flash::transposed_pack_size(cfg, pr.S, pr.D);
-  const int64_t v_size = flash::direct_pack_size(cfg, pr.S, pr.Dv);
-  flash::Scratch packs(pr.batch_heads * (kt_size + v_size));
-  ForwardPlan plan{table, pr, flash::query_block(cfg), flash::key_block(cfg), cfg.nr, kt_size, v_size, packs.get()};
-  parallel_for(pr.batch_heads, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t bh = begin; bh < end; ++bh) {
-      float* kt = plan.packs + bh * (kt_size + v_size);
-      flash::pack_transposed(cfg, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, kt);
-      flash::pack_direct(cfg, pr.v.of(bh), pr.v.row_stride, pr.S, pr.Dv, kt + kt_size);
+  const ForwardPlan plan{table, pr, flash::query_block(cfg), flash::forward_key_block(cfg), cfg.nr,
+                         flash::transposed_pack_size(cfg, pr.S, pr.D), flash::direct_pack_size(cfg, pr.S, pr.Dv)};
+  const int64_t pack_size = plan.kt_size + plan.v_size, q_blocks = flash::ceil_div(pr.T, plan.BQ);
+  const double block_flops = 2.0 * plan.BQ * std::max<int64_t>(pr.S, 1) * (pr.D + pr.Dv);
+  auto grain_for = [](double task_flops) { return std::max<int64_t>(1, static_cast<int64_t>(4.0e5 / task_flops)); };
+  auto run_blocks = [&](int64_t bh, const float* packs, int64_t qb_begin, int64_t qb_end) {
+    float* scratch = flash::thread_scratch(flash::kTileSlot, plan.BQ * plan.BK + 2 * plan.BQ);
+    for (int64_t qb = qb_begin; qb < qb_end; ++qb) {
+      const int64_t i0 = qb * plan.BQ;
+      forward_query_block(plan, bh, packs, i0, std::min(plan.BQ, pr.T - i0), scratch + 2 * plan.BQ, scratch,
+                          scratch + plan.BQ);
     }
+  };
+  if (BH >= 2 * get_num_threads()) {
+    // Many (batch, head) pairs: each task owns one, packs it into its thread's scratch (stays in cache).
+    parallel_for(BH, grain_for(block_flops * q_blocks), [&](int64_t begin, int64_t end) {
+      float* packs = flash::thread_scratch(flash::kPackSlot, pack_size);
+      for (int64_t bh = begin; bh < end; ++bh) {
+        pack_kv(plan, bh, packs);
+        run_blocks(bh, packs, 0, q_blocks);
+      }
+    });
+    return;
+  }
+  // Few pairs: pack them all first, then spread query blocks over the threads.
+  float* packs = flash::thread_scratch(flash::kSharedPackSlot, BH * pack_size);
+  parallel_for(BH, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t bh = begin; bh < end; ++bh) pack_kv(plan, bh, packs + bh * pack_size);
   });
-  const int64_t q_blocks = flash::ceil_div(pr.T, plan.BQ);
-  const double task_flops = 2.0 * plan.BQ * std::max<int64_t>(pr.S, 1) * (pr.D + pr.Dv);
-  const int64_t grain = std::max<int64_t>(1, static_cast<int64_t>(4.0e5 / task_flops));
-  parallel_for(pr.batch_heads * q_blocks, grain, [&](int64_t begin, int64_t end) {
-    flash::Scratch scores(plan.BQ * plan.BK), stats(2 * plan.BQ);
+  parallel_for(BH * q_blocks, grain_for(block_flops), [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
-      const int64_t bh = task / q_blocks, i0 = (task % q_blocks) * plan.BQ;
-      forward_query_block(plan, bh, i0, std::min(plan.BQ, pr.T - i0), scores.get(), stats.get(),
-                          stats.get() + plan.BQ);
+      const int64_t bh = task / q_blocks, qb = task % q_blocks;
+      run_blocks(bh, packs + bh * pack_size, qb, qb + 1);
     }
   });
 }

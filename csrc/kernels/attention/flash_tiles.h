@@ -14,29 +14,37 @@ namespace ember {
 namespace kernels {
 namespace flash {
 
-// Query block: a multiple of MR near 48 rows. Key block: 64 keys (a multiple of every NR: 8, 16, 32).
-inline int64_t query_block(const SgemmConfig& cfg) { return (48 + cfg.mr - 1) / cfg.mr * cfg.mr; }
-inline int64_t key_block(const SgemmConfig& cfg) { return (64 + cfg.nr - 1) / cfg.nr * cfg.nr; }
-
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
-// A 64-byte-aligned float buffer owned by one scope (never inside the tile loops).
-class Scratch {
- public:
-  explicit Scratch(int64_t floats) {
-    const size_t bytes = static_cast<size_t>(round_up(std::max<int64_t>(floats, 1) * 4, 64));
-    data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
-    if (!data_) throw std::bad_alloc();
-  }
-  ~Scratch() { std::free(data_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  float* get() const { return data_; }
+// Query block: a multiple of MR near 48 rows. Key blocks are multiples of every NR (8, 16, 32): 256 keys in
+// the forward (the per-row costs of the online softmax amortise over more columns; the score tile is 48 KiB),
+// 64 in the backward (three tiles live at once). Causal skipping works per MR x NR tile, independent of these.
+inline int64_t query_block(const SgemmConfig& cfg) { return round_up(48, cfg.mr); }
+inline int64_t forward_key_block(const SgemmConfig& cfg) { return round_up(256, cfg.nr); }
+inline int64_t backward_key_block(const SgemmConfig& cfg) { return round_up(64, cfg.nr); }
 
- private:
-  float* data_ = nullptr;
-};
+// Grow-only 64-byte-aligned scratch, one per thread and slot, kept across calls (no page faults per call).
+// Slots: kPackSlot for one (batch, head)'s packs, kTileSlot for tile buffers, kSharedPackSlot for the packs of
+// every (batch, head) that the calling thread allocates for a parallel pass.
+enum ScratchSlot { kPackSlot = 0, kTileSlot = 1, kSharedPackSlot = 2, kScratchSlots = 3 };
+
+inline float* thread_scratch(ScratchSlot slot, int64_t floats) {
+  struct Buffer {
+    float* data = nullptr;
+    int64_t capacity = 0;
+    ~Buffer() { std::free(data); }
+  };
+  thread_local Buffer buffers[kScratchSlots];
+  Buffer& b = buffers[slot];
+  if (floats > b.capacity) {
+    std::free(b.data);
+    b.data = static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(round_up(floats * 4, 64))));
+    b.capacity = b.data ? floats : 0;
+    if (!b.data) throw std::bad_alloc();
+  }
+  return b.data;
+}
 
 // Floats of X^T (cols x rows) packed as B: ceil(rows / NR) slivers of cols x NR, rounded to 16 floats.
 inline int64_t transposed_pack_size(const SgemmConfig& cfg, int64_t rows, int64_t cols) {
@@ -88,23 +96,40 @@ void packed_product(const SgemmConfig& cfg, int64_t m, int64_t n, int64_t k, flo
   t.bias = nullptr;
   t.bias_per_row = false;
   t.act = GemmActivation::None;
-  for (int64_t r0 = 0; r0 < m; r0 += MR) {
-    const int rows = static_cast<int>(std::min<int64_t>(MR, m - r0));
-    RowLimits lim = limits(r0, rows);
-    lim.k_begin = std::max<int64_t>(lim.k_begin, 0);
-    lim.k_end = std::min(lim.k_end, k);
-    lim.n_end = std::min(lim.n_end, n);
-    if (lim.k_end <= lim.k_begin || lim.n_end <= 0) continue;
-    t.k = lim.k_end - lim.k_begin;
-    t.a = a + r0 * a_rs + lim.k_begin * a_ks;
-    t.m = rows;
-    for (int64_t c0 = 0; c0 < lim.n_end; c0 += NR) {
+  // Slivers outer, row groups inner: a B sliver stays in L1 while every row group uses it.
+  int64_t n_needed = 0;
+  for (int64_t r0 = 0; r0 < m; r0 += MR)
+    n_needed = std::max(n_needed, limits(r0, static_cast<int>(std::min<int64_t>(MR, m - r0))).n_end);
+  n_needed = std::min(n_needed, n);
+  for (int64_t c0 = 0; c0 < n_needed; c0 += NR) {
+    for (int64_t r0 = 0; r0 < m; r0 += MR) {
+      const int rows = static_cast<int>(std::min<int64_t>(MR, m - r0));
+      RowLimits lim = limits(r0, rows);
+      lim.k_begin = std::max<int64_t>(lim.k_begin, 0);
+      lim.k_end = std::min(lim.k_end, k);
+      lim.n_end = std::min(lim.n_end, n);
+      if (lim.k_end <= lim.k_begin || c0 >= lim.n_end) continue;
+      t.k = lim.k_end - lim.k_begin;
+      t.a = a + r0 * a_rs + lim.k_begin * a_ks;
+      t.m = rows;
       t.b = b + (c0 / NR) * b_sliver_stride + lim.k_begin * NR;
       t.c = c + r0 * c_rs + c0;
       t.n = static_cast<int>(std::min<int64_t>(NR, lim.n_end - c0));
       cfg.kernel(t);
     }
   }
+}
+
+// sum(a[i] * b[i]) in 16 independent lanes (vectorisable without reassociating one serial sum).
+inline float dot(const float* a, const float* b, int64_t n) {
+  float lanes[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; ++l) lanes[l] += a[i + l] * b[i + l];
+  for (; i < n; ++i) lanes[0] += a[i] * b[i];
+  float sum = 0.0f;
+  for (float l : lanes) sum += l;
+  return sum;
 }
 
 inline RowLimits full_limits(int64_t k, int64_t n) { return {0, k, n}; }

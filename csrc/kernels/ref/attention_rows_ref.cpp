@@ -39,7 +39,7 @@ void softmax_step(float* scores, int64_t ld, const float* mask, int64_t ld_mask,
     for (int c = n; c < cols; ++c) s[c] = 0.0f;
     row_sum[r] = row_sum[r] * correction + sum;
     row_max[r] = new_max;
-    if (correction != 1.0f)
+    if (correction != 1.0f && out)
       for (int c = 0; c < out_cols; ++c) out[r * ld_out + c] *= correction;
   }
 }

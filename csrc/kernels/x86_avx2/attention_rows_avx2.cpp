@@ -102,7 +102,7 @@ void softmax_step(float* scores, int64_t ld, const float* mask, int64_t ld_mask,
     for (int j = n; j < cols; ++j) s[j] = 0.0f;
     row_sum[r] = row_sum[r] * correction + horizontal_sum(vsum);
     row_max[r] = new_max;
-    if (correction != 1.0f) {
+    if (correction != 1.0f && out) {
       float* o = out + r * ld_out;
       const __m256 factor = _mm256_set1_ps(correction);
       int j = 0;

@@ -1,6 +1,6 @@
 // AVX-512 flash-attention row primitives (contract: kernels/attention/attention_rows.h): the online-softmax
 // step and the softmax gradient on one score tile, 16 columns per zmm, masked tails. exp is a Cephes-style
-// polynomial that returns exactly 0 below -87.3 (so -inf scores give probability 0, never NaN).
+// polynomial scaled with vscalefps; it returns exactly 0 far below -87 (so -inf scores give probability 0).
 #include <immintrin.h>
 
 #include <cmath>
@@ -15,11 +15,12 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+// e^x = 2^n * 2^f: n = round(x log2 e), the remainder r = x - n ln 2 (two-step ln 2), a degree-6 polynomial,
+// then vscalefps; x at or below -110 (including -inf) gives exactly 0, as 2^-159 underflows.
 inline __m512 exp_ps(__m512 x) {
-  const __mmask16 underflow = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
-  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-110.0f)), _mm512_set1_ps(88.3f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
   r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
   __m512 p = _mm512_set1_ps(1.9875691500e-4f);
@@ -29,8 +30,7 @@ inline __m512 exp_ps(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
   p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  return _mm512_maskz_mul_ps(static_cast<__mmask16>(~underflow), p, _mm512_castsi512_ps(e));
+  return _mm512_scalef_ps(p, n);
 }
 
 inline __mmask16 tail_mask(int remaining) {
@@ -72,7 +72,7 @@ void softmax_step(float* scores, int64_t ld, const float* mask, int64_t ld_mask,
     for (int c = n; c < cols; ++c) s[c] = 0.0f;
     row_sum[r] = row_sum[r] * correction + _mm512_reduce_add_ps(vsum);
     row_max[r] = new_max;
-    if (correction != 1.0f) {
+    if (correction != 1.0f && out) {
       float* o = out + r * ld_out;
       const __m512 factor = _mm512_set1_ps(correction);
       for (int c = 0; c < out_cols; c += 16) {
