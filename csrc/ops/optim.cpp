@@ -3,7 +3,8 @@
 #include "ops/optim.h"
 
 #include <cmath>
-#include <unordered_set>
+#include <algorithm>
+#include <utility>
 
 #include "core/threads.h"
 #include "ops/ops.h"
@@ -89,11 +90,15 @@ struct GroupChecker {
   }
 
   void no_duplicates(const std::vector<int64_t>& active) const {
-    std::unordered_set<const void*> seen;
+    std::vector<std::pair<const void*, int64_t>> starts;
+    starts.reserve(active.size());
     for (int64_t i : active)
-      if (params[i].numel() > 0)
-        EMBER_CHECK(seen.insert(params[i].raw_data()).second, ValueError, op, ": params[", i,
-                    "] appears more than once (or shares memory with another parameter)");
+      if (params[i].numel() > 0) starts.emplace_back(params[i].raw_data(), i);
+    std::sort(starts.begin(), starts.end());
+    for (size_t k = 1; k < starts.size(); ++k)
+      EMBER_CHECK(starts[k].first != starts[k - 1].first, ValueError, op, ": params[",
+                  std::max(starts[k].second, starts[k - 1].second),
+                  "] appears more than once (or shares memory with another parameter)");
   }
 };
 

@@ -36,7 +36,6 @@ class Adagrad(Optimizer):
         state["step"] = _C.zeros((), dtype=_C.dtype.float32)
         state["sum"] = _C.full(param.shape, float(group["initial_accumulator_value"]), dtype=param.dtype)
 
-    def _update_group(self, group, params, grads, state_lists):
-        steps, sums = state_lists
-        _C._adagrad_step(params, grads, sums, steps, number(group["lr"]), group["lr_decay"], group["weight_decay"],
-                         group["eps"], group["maximize"])
+    def _update_group(self, group, params, tensors):
+        _C._adagrad_step(tensors, number(group["lr"]), group["lr_decay"], group["weight_decay"], group["eps"],
+                         group["maximize"])

@@ -45,13 +45,10 @@ class Adam(Optimizer):
         if group["amsgrad"]:
             state["max_exp_avg_sq"] = _C.zeros(param.shape, dtype=param.dtype)
 
-    def _update_group(self, group, params, grads, state_lists):
-        steps, exp_avgs, exp_avg_sqs = state_lists[0], state_lists[1], state_lists[2]
-        max_exp_avg_sqs = state_lists[3] if group["amsgrad"] else []
+    def _update_group(self, group, params, tensors):
         beta1, beta2 = group["betas"]
-        _C._adam_step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, number(group["lr"]),
-                      number(beta1), number(beta2), group["eps"], group["weight_decay"], group["amsgrad"],
-                      group["maximize"], group["decoupled_weight_decay"])
+        _C._adam_step(tensors, number(group["lr"]), number(beta1), number(beta2), group["eps"], group["weight_decay"],
+                      group["amsgrad"], group["maximize"], group["decoupled_weight_decay"])
 
 
 class AdamW(Adam):

@@ -31,9 +31,9 @@ def _typename(obj):
     return type(obj).__qualname__ if module in (None, "builtins") else f"{module}.{type(obj).__qualname__}"
 
 
-class _GroupLists:
-    """The tensor lists one fused call needs for a group, valid while the group and the state stay the same."""
-    __slots__ = ("group", "params", "count", "keys", "state", "state_len", "lists")
+class _GroupTensors:
+    """The cached tensors one fused call needs for a group, valid while the group and the state stay the same."""
+    __slots__ = ("group", "params", "count", "keys", "state", "state_len", "tensors")
 
 
 class Optimizer:
@@ -47,7 +47,8 @@ class Optimizer:
     def _init_state(self, param, group, state):
         """Fills the (empty) state of a parameter before its first update."""
 
-    def _update_group(self, group, params, grads, state_lists):
+    def _update_group(self, group, params, tensors):
+        """One fused C++ call updating every parameter of the group that has a gradient."""
         raise NotImplementedError
 
     def __init__(self, params, defaults):
@@ -168,34 +169,37 @@ class Optimizer:
                 loss = closure()
         for group in self.param_groups:
             params = group["params"]
-            grads = [p.grad for p in params]
-            self._update_group(group, params, grads, self._state_lists(group, params, grads))
+            self._update_group(group, params, self._group_tensors(group, params))
         return loss
 
-    def _state_lists(self, group, params, grads):
-        """Per state key, the list of state tensors aligned with params (None where absent); state is created for
-        parameters that have a gradient and no state yet. Cached once every parameter has all its state."""
+    def _group_tensors(self, group, params):
+        """The group's tensors for the fused call (_C._GroupTensors: params and, per state key, the state tensors
+        aligned with params, None where absent); state is created for parameters that have a gradient and none yet.
+        Cached once every parameter has all its state, so that a step then costs a few checks here and no list
+        conversion (the kernels read each parameter's .grad themselves)."""
         keys = self._state_keys(group)
         cache = self._lists_cache.get(id(group))
         if (cache is not None and cache.group is group and cache.params is params and cache.count == len(params)
                 and cache.keys == keys and cache.state is self.state and cache.state_len == len(self.state)):
-            return cache.lists
+            return cache.tensors
         state = self.state
-        for p, g in zip(params, grads):
-            if g is not None and not state.get(p):
-                self._init_state(p, group, state[p])
+        if keys:
+            for p in params:
+                if p.grad is not None and not state.get(p):
+                    self._init_state(p, group, state[p])
         lists = []
         complete = True
         for key in keys:
             column = [state[p].get(key) if p in state else None for p in params]
             complete = complete and all(t is not None for t in column)
             lists.append(column)
+        tensors = _C._GroupTensors(params, None, lists)
         if complete:
-            cache = _GroupLists()
+            cache = _GroupTensors()
             cache.group, cache.params, cache.count, cache.keys = group, params, len(params), keys
-            cache.state, cache.state_len, cache.lists = self.state, len(self.state), lists
+            cache.state, cache.state_len, cache.tensors = self.state, len(self.state), tensors
             self._lists_cache[id(group)] = cache
-        return lists
+        return tensors
 
     # ---- serialisation (PyTorch's layout)
 

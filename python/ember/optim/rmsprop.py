@@ -31,7 +31,7 @@ class RMSprop(Optimizer):
             keys += ("momentum_buffer",)
         if group["centered"]:
             keys += ("grad_avg",)
-        return keys
+        return keys   # the order _C._rmsprop_step expects
 
     def _init_state(self, param, group, state):
         state["step"] = _C.zeros((), dtype=_C.dtype.float32)
@@ -41,10 +41,6 @@ class RMSprop(Optimizer):
         if group["centered"]:
             state["grad_avg"] = _C.zeros(param.shape, dtype=param.dtype)
 
-    def _update_group(self, group, params, grads, state_lists):
-        steps, square_avgs = state_lists[0], state_lists[1]
-        momentum, centered = group["momentum"], group["centered"]
-        buffers = state_lists[2] if momentum > 0 else []
-        grad_avgs = state_lists[-1] if centered else []
-        _C._rmsprop_step(params, grads, square_avgs, grad_avgs, buffers, steps, number(group["lr"]), group["alpha"],
-                         group["eps"], group["weight_decay"], momentum, centered, group["maximize"])
+    def _update_group(self, group, params, tensors):
+        _C._rmsprop_step(tensors, number(group["lr"]), group["alpha"], group["eps"], group["weight_decay"],
+                         group["momentum"], group["centered"], group["maximize"])

@@ -33,12 +33,10 @@ class SGD(Optimizer):
     def _state_keys(self, group):
         return ("momentum_buffer",) if group["momentum"] != 0 else ()
 
-    def _update_group(self, group, params, grads, state_lists):
-        momentum = group["momentum"]
-        buffers = state_lists[0] if momentum != 0 else []
-        out = _C._sgd_step(params, grads, buffers, number(group["lr"]), momentum, group["dampening"],
-                           group["weight_decay"], group["nesterov"], group["maximize"])
-        if momentum != 0:
-            for p, old, new in zip(params, buffers, out):
-                if old is None and new is not None:
-                    self.state[p]["momentum_buffer"] = new
+    def _update_group(self, group, params, tensors):
+        created = _C._sgd_step(tensors, number(group["lr"]), group["momentum"], group["dampening"],
+                               group["weight_decay"], group["nesterov"], group["maximize"])
+        if created is not None:   # the first step of some parameters made their momentum buffers
+            for p, buffer in zip(params, created):
+                if buffer is not None:
+                    self.state[p]["momentum_buffer"] = buffer
