@@ -61,6 +61,14 @@ def bench_adam(size, rounds):
     return times
 
 
+def bench_stream_reference(size, rounds):
+    """NumPy c = a + b over `size` floats (12 bytes per element): the machine's streaming bandwidth, for scale."""
+    a, b, c = (np.ones(size, np.float32) for _ in range(3))
+    np.add(a, b, out=c)
+    seconds = statistics.median(timed(lambda: np.add(a, b, out=c), 3) for _ in range(rounds))
+    return size * 12 / seconds / 1e9
+
+
 def bench_tiny_sgd(rounds):
     ember_params, torch_params = pair(TINY_SHAPES)
     contenders = {
@@ -104,6 +112,10 @@ def main():
         speedup = ratio(adam, "ember fused", name)
         report["adam"][name] = {"ms": ms, "GB/s": gbps, "time_ratio_vs_ember": speedup}
         print(f"{name:16}{ms:10.2f}{gbps:8.1f}{speedup:13.2f}")
+
+    stream = bench_stream_reference(args.size, args.rounds)
+    report["numpy_add_GB/s"] = stream
+    print(f"(reference: numpy c = a + b streams {stream:.1f} GB/s on one thread)")
 
     tiny = bench_tiny_sgd(args.rounds)
     print(f"\nSGD(momentum) step, {len(TINY_SHAPES)} tiny tensors")

@@ -70,7 +70,8 @@ void bind_optim(py::module_& m) {
       .def("state", [](const GroupTensors& g, size_t index) {
              EMBER_CHECK(index < g.states.size(), IndexError, "_GroupTensors.state: no state list ", index);
              TensorList out;
-             for (const Tensor& t : g.states[index]) out.push_back(t.defined() ? std::optional<Tensor>(t) : std::nullopt);
+             for (const Tensor& t : g.states[index])
+               out.push_back(t.defined() ? std::optional<Tensor>(t) : std::nullopt);
              return out;
            });
 

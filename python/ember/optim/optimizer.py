@@ -1,6 +1,8 @@
 """The Optimizer base class: parameter groups with defaults, per-parameter state, zero_grad, state_dict in PyTorch's
 layout. Subclasses validate hyperparameters and make ONE fused C++ call per group in `_update_group`; the Python
-here only collects tensor lists (cached between steps) and never runs per-element math."""
+here only collects tensor lists (cached between steps) and never runs per-element math. The cache follows changes to
+param_groups, state (load_state_dict, new entries) and grads; replacing one state tensor in place of another
+(`opt.state[p]['exp_avg'] = t`) needs `opt._lists_cache.clear()`."""
 from collections import defaultdict
 from copy import deepcopy
 from itertools import chain
