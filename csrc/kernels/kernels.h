@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/optim.h"
+
 namespace ember {
 namespace kernels {
 
@@ -26,6 +28,11 @@ struct Table {
   float (*max)(const float* x, int64_t n);    // n >= 1; NaN propagates
   RowsF32 softmax_rows, log_softmax_rows;
   RowsBackwardF32 softmax_backward_rows, log_softmax_backward_rows;   // saved = y
+  // Optimizer steps (kernels/optim.h), float32; float64 uses kernels::ref::*_f64 at every level.
+  SgdStep<float> sgd_step;
+  AdamStep<float> adam_step;
+  AdagradStep<float> adagrad_step;
+  RmspropStep<float> rmsprop_step;
 };
 
 // The active table (resolved once, thread-safe). EMBER_ISA=ref|avx2|avx512 forces a level.
@@ -36,6 +43,9 @@ const Table* table_for(const char* level);
 namespace ref { void fill(Table& t); }
 namespace avx2 { void fill(Table& t); }
 namespace avx512 { void fill(Table& t); }
+namespace ref { void fill_optim(Table& t); }
+namespace avx2 { void fill_optim(Table& t); }
+namespace avx512 { void fill_optim(Table& t); }
 
 }  // namespace kernels
 }  // namespace ember
