@@ -10,6 +10,21 @@ namespace {
 thread_local bool t_grad_enabled = true;
 }
 
+Node::~Node() {
+  // Dropping the last reference to a long chain would otherwise recurse once per node (stack overflow at
+  // ~100k nodes). Predecessors that only this chain owns are moved onto a local stack and released one by one.
+  std::vector<std::shared_ptr<Node>> pending;
+  for (Edge& e : next_edges)
+    if (e.fn && e.fn.use_count() == 1) pending.push_back(std::move(e.fn));
+  while (!pending.empty()) {
+    std::shared_ptr<Node> node = std::move(pending.back());
+    pending.pop_back();
+    for (Edge& e : node->next_edges)
+      if (e.fn && e.fn.use_count() == 1) pending.push_back(std::move(e.fn));
+    // `node` dies here with no uniquely owned predecessors left, so its destructor does not recurse
+  }
+}
+
 bool grad_enabled() { return t_grad_enabled; }
 void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
 
