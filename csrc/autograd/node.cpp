@@ -11,17 +11,17 @@ thread_local bool t_grad_enabled = true;
 }
 
 Node::~Node() {
-  // Dropping the last reference to a long chain would otherwise recurse once per node (stack overflow at
-  // ~100k nodes). Predecessors that only this chain owns are moved onto a local stack and released one by one.
-  std::vector<std::shared_ptr<Node>> pending;
-  for (Edge& e : next_edges)
-    if (e.fn && e.fn.use_count() == 1) pending.push_back(std::move(e.fn));
-  while (!pending.empty()) {
-    std::shared_ptr<Node> node = std::move(pending.back());
-    pending.pop_back();
-    for (Edge& e : node->next_edges)
-      if (e.fn && e.fn.use_count() == 1) pending.push_back(std::move(e.fn));
-    // `node` dies here with no uniquely owned predecessors left, so its destructor does not recurse
+  // Destroying the last reference to a long chain would recurse once per node. Instead, take over the edges
+  // of every node that is about to die with us, so each dies with no edges left.
+  std::vector<std::shared_ptr<Node>> dying;
+  for (auto& e : next_edges)
+    if (e.fn) dying.push_back(std::move(e.fn));
+  while (!dying.empty()) {
+    std::shared_ptr<Node> n = std::move(dying.back());
+    dying.pop_back();
+    if (n.use_count() == 1)
+      for (auto& e : n->next_edges)
+        if (e.fn) dying.push_back(std::move(e.fn));
   }
 }
 
