@@ -187,6 +187,9 @@ struct BinaryBackward : autograd::Node {
   Scalar alpha = 1;
   autograd::OutputMeta a_meta, b_meta;
   autograd::SavedTensor a, b;
+  // A 0-d operand that needs no gradient (a Python number) costs nothing to keep, so a second backward through
+  // `x * 3` works without retain_graph, as in PyTorch (which saves such numbers as scalars).
+  bool keep_a = false, keep_b = false;
   const char* name() const override {
     switch (op) {
       case BinaryOp::Add: return "AddBackward0";
@@ -198,7 +201,10 @@ struct BinaryBackward : autograd::Node {
       default: return "MinimumBackward0";
     }
   }
-  void release_saved() override { a.reset(); b.reset(); }
+  void release_saved() override {
+    if (!keep_a) a.reset();
+    if (!keep_b) b.reset();
+  }
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
     const Tensor& g = grads[0];
     bool need_a = next_edges[0].fn != nullptr, need_b = next_edges[1].fn != nullptr;
@@ -290,6 +296,8 @@ Tensor binary_impl(BinaryOp op, const Tensor& a, const Tensor& b, Scalar alpha) 
         bool need_a = node->next_edges[0].fn != nullptr, need_b = node->next_edges[1].fn != nullptr;
         if (op != BinaryOp::Mul || need_b) node->a = autograd::SavedTensor(ac);
         if (op != BinaryOp::Mul || need_a) node->b = autograd::SavedTensor(bc);
+        node->keep_a = a.dim() == 0 && !need_a;
+        node->keep_b = b.dim() == 0 && !need_b;
       }
       autograd::set_history(out, node);
     }

@@ -189,6 +189,8 @@ def test_retain_grad_on_non_leaf():
     y = (h * h).sum()
     y.backward()
     np.testing.assert_allclose(values(h.grad), 2 * values(h))
+    (h * 3).sum().backward()   # a retained grad accumulates like a leaf's
+    np.testing.assert_allclose(values(h.grad), 2 * values(h) + 3)
     m = x * 2
     assert m.grad is None   # not retained
 
@@ -364,3 +366,11 @@ def test_backward_releases_the_gil_for_hooks():
     x.register_hook(lambda g: counter.append(threading.get_ident()) or g)
     (x * 2).sum().backward()
     assert counter == [threading.get_ident()]
+
+
+def test_second_backward_through_ops_with_python_numbers_needs_no_retain_graph():
+    x = ember.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3 + 1
+    h.sum().backward()
+    h.sum().backward()   # nothing but numbers was saved, as in PyTorch
+    np.testing.assert_allclose(values(x.grad), [6.0, 6.0])
