@@ -13,10 +13,11 @@ namespace ember {
 struct Scalar {
   double value = 0.0;
   bool is_integral = false;
+  bool is_bool = false;   // Python bool: keeps a bool tensor bool (True + bool tensor stays bool, as PyTorch)
   Scalar(double v) : value(v) {}                                   // NOLINT
   Scalar(int v) : value(v), is_integral(true) {}                   // NOLINT
   Scalar(int64_t v) : value(static_cast<double>(v)), is_integral(true) {}   // NOLINT
-  Scalar(bool v) : value(v ? 1.0 : 0.0), is_integral(true) {}     // NOLINT
+  Scalar(bool v) : value(v ? 1.0 : 0.0), is_integral(true), is_bool(true) {}   // NOLINT
 };
 
 // ---- creation (creation.cpp, random.cpp)

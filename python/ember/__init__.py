@@ -12,6 +12,7 @@ from ._C import (cat, concatenate, concat, stack, split, chunk, unbind, index_se
                  nonzero)
 from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode
 from . import autograd
+from ._C import from_dlpack
 from .io import save, load
 from . import data
 
