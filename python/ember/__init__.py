@@ -10,6 +10,7 @@ from ._tensor import (tensor, as_tensor, arange, randint, zeros_like, ones_like,
                       randn_like, is_tensor, numel)
 from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode
 from . import autograd
+from . import nn
 
 __version__ = _C.build_info()["version"]
 
