@@ -8,7 +8,7 @@ import pytest
 import ember
 from ember import nn
 from ember.nn import functional as F
-from nn_helpers import torch, pair, copy_torch_to_ember, assert_close, to_torch
+from nn_helpers import torch, pair, copy_torch_to_ember, assert_close, needs_gradcheck
 
 tnn = torch.nn
 
@@ -156,6 +156,7 @@ def test_embedding_errors_and_negative_padding():
     assert not pre.weight.requires_grad
 
 
+@needs_gradcheck
 def test_embedding_gradcheck():
     weight = ember.randn(5, 3, dtype=ember.float64, requires_grad=True)
     idx = ember.tensor([[0, 4], [4, 1]])
@@ -174,11 +175,15 @@ def test_layer_norm_matches_torch(shape, normalized, affine, bias):
     check_module(e_norm, t_norm, shape, scale=3.0, atol=1e-4)
 
 
-def test_layer_norm_gradcheck_and_errors():
+@needs_gradcheck
+def test_layer_norm_gradcheck():
     x = ember.randn(3, 4, dtype=ember.float64, requires_grad=True)
     w = ember.randn(4, dtype=ember.float64, requires_grad=True)
     b = ember.randn(4, dtype=ember.float64, requires_grad=True)
     assert ember.autograd.gradcheck(lambda x, w, b: F.layer_norm(x, (4,), w, b, 1e-5), (x, w, b))
+
+
+def test_layer_norm_errors():
     with pytest.raises(ValueError, match="layer_norm: normalized_shape"):
         F.layer_norm(ember.randn(3, 4), (5,))
     with pytest.raises(ValueError, match="weight"):
@@ -234,13 +239,19 @@ def test_batch_norm_without_affine_or_running_stats():
         assert_close(e_bn(ex), t_bn(tx), atol=1e-5)
 
 
-def test_batch_norm_errors_and_gradcheck():
+def test_batch_norm_errors():
     with pytest.raises(ValueError, match="expected 4D input"):
         nn.BatchNorm2d(3)(ember.randn(2, 3))
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         nn.BatchNorm1d(3)(ember.randn(1, 3))
     with pytest.raises(ValueError, match="running_mean"):
         F.batch_norm(ember.randn(4, 3), ember.zeros(2), ember.ones(2), training=True)
+    with pytest.raises(ValueError, match="required when training=False"):
+        F.batch_norm(ember.randn(4, 3), None, None, training=False)
+
+
+@needs_gradcheck
+def test_batch_norm_gradcheck():
     x = ember.randn(4, 2, 3, dtype=ember.float64, requires_grad=True)
     w = ember.randn(2, dtype=ember.float64, requires_grad=True)
     b = ember.randn(2, dtype=ember.float64, requires_grad=True)
@@ -277,3 +288,24 @@ def test_one_hot_matches_torch():
         F.one_hot(ember.tensor([4]), 3)
     with pytest.raises(TypeError):
         F.one_hot(ember.tensor([1.0]))
+
+
+def test_fused_norms_and_loss_do_not_depend_on_thread_count():
+    previous = ember.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            ember.set_num_threads(threads)
+            ember.manual_seed(0)
+            x = ember.randn(300, 128, requires_grad=True)
+            w = ember.randn(128, requires_grad=True)
+            F.layer_norm(x, (128,), w, None).sum().backward()
+            bn_x = ember.randn(64, 8, 40, requires_grad=True)
+            F.batch_norm(bn_x, None, None, training=True).pow(2).sum().backward()
+            ce_x = ember.randn(300, 50, requires_grad=True)
+            F.cross_entropy(ce_x, ember.randint(0, 50, (300,)), reduction="sum").backward()
+            results.append([t.numpy().copy() for t in (x.grad, w.grad, bn_x.grad, ce_x.grad)])
+    finally:
+        ember.set_num_threads(previous)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)

@@ -323,3 +323,9 @@ def test_deepcopy_clones_parameters_and_buffers():
         np.testing.assert_array_equal(a.numpy(), b.numpy())
         assert a.data_ptr() != b.data_ptr()
     assert isinstance(twin[0].weight, nn.Parameter) and twin[0].weight.requires_grad
+
+
+def test_load_state_dict_accepts_torch_tensors_directly():
+    t_layer, e_layer = tnn.Linear(3, 2), nn.Linear(3, 2)
+    e_layer.load_state_dict(t_layer.state_dict())
+    assert_close(e_layer.weight, t_layer.weight)
