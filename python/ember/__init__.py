@@ -15,6 +15,7 @@ from . import autograd
 from ._C import from_dlpack
 from .io import save, load
 from . import data
+from . import nn, optim
 
 __version__ = _C.build_info()["version"]
 
