@@ -57,15 +57,17 @@ float max_kernel(const float* x, int64_t n) {
   using V = typename S::V;
   constexpr int W = S::kWidth;
   const V minus_inf = S::set1(-std::numeric_limits<float>::infinity());
-  V m0 = minus_inf, m1 = minus_inf;
+  V m0 = minus_inf, m1 = minus_inf, m2 = minus_inf, m3 = minus_inf;   // four chains hide max's latency
   typename S::Mask nan0 = S::unordered(S::zero(), S::zero()), nan1 = nan0;   // all false
   int64_t i = 0;
-  for (; i + 2 * W <= n; i += 2 * W) {
-    V a = S::load(x + i), b = S::load(x + i + W);
+  for (; i + 4 * W <= n; i += 4 * W) {
+    V a = S::load(x + i), b = S::load(x + i + W), c = S::load(x + i + 2 * W), d = S::load(x + i + 3 * W);
     m0 = S::max_raw(m0, a);
     m1 = S::max_raw(m1, b);
-    nan0 = S::mask_or(nan0, S::unordered(a, a));
-    nan1 = S::mask_or(nan1, S::unordered(b, b));
+    m2 = S::max_raw(m2, c);
+    m3 = S::max_raw(m3, d);
+    nan0 = S::mask_or(nan0, S::mask_or(S::unordered(a, a), S::unordered(b, b)));
+    nan1 = S::mask_or(nan1, S::mask_or(S::unordered(c, c), S::unordered(d, d)));
   }
   for (; i + W <= n; i += W) {
     V a = S::load(x + i);
@@ -78,6 +80,8 @@ float max_kernel(const float* x, int64_t n) {
     m1 = S::max_raw(m1, a);
     nan1 = S::mask_or(nan1, S::unordered(a, a));
   }
+  m0 = S::max_raw(m0, m2);
+  m1 = S::max_raw(m1, m3);
   if (S::any(S::mask_or(nan0, nan1))) {
     for (int64_t j = 0; j < n; ++j)
       if (x[j] != x[j]) return x[j];
