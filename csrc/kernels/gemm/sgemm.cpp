@@ -19,8 +19,10 @@ namespace ember {
 namespace kernels {
 namespace {
 
-// Below this many flops a GEMM runs on the calling thread: waking the pool costs more than it saves.
-constexpr double kSingleThreadFlops = 2.0e6;
+// Below this many flops (128^3 is 4.2 M: ~40 us on one AVX-512 core) a GEMM runs on the calling thread:
+// waking the pool costs more than it saves, and on an oversubscribed box a descheduled worker can stall a
+// small GEMM for a whole time slice (measured: 128^3 with 2 threads under load fell to 0.1 GFLOP/s).
+constexpr double kSingleThreadFlops = 6.0e6;
 
 // A growable 64-byte-aligned scratch buffer; one per thread and role, reused across calls.
 class AlignedBuffer {
