@@ -10,6 +10,21 @@ namespace {
 thread_local bool t_grad_enabled = true;
 }
 
+Node::~Node() {
+  // Destroying the last reference to a long chain would recurse once per node. Instead, take over the edges
+  // of every node that is about to die with us, so each dies with no edges left.
+  std::vector<std::shared_ptr<Node>> dying;
+  for (auto& e : next_edges)
+    if (e.fn) dying.push_back(std::move(e.fn));
+  while (!dying.empty()) {
+    std::shared_ptr<Node> n = std::move(dying.back());
+    dying.pop_back();
+    if (n.use_count() == 1)
+      for (auto& e : n->next_edges)
+        if (e.fn) dying.push_back(std::move(e.fn));
+  }
+}
+
 bool grad_enabled() { return t_grad_enabled; }
 void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
 

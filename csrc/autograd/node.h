@@ -29,7 +29,7 @@ struct Node {
   std::vector<std::weak_ptr<TensorImpl>> retained;   // per output: retain_grad targets
   bool released = false;                        // saved tensors freed by a backward without retain_graph
 
-  virtual ~Node() = default;
+  virtual ~Node();   // iterative teardown: a 200,000-node chain must not recurse
   virtual const char* name() const = 0;
   // grads has one defined tensor per output; returns one gradient per input (undefined = none).
   virtual std::vector<Tensor> apply(std::vector<Tensor>& grads) = 0;

@@ -126,6 +126,7 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0);
 std::vector<Tensor> split_with_sizes(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim = 0);
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
+std::vector<Tensor> unbind(const Tensor& x, int64_t dim = 0);   // views, as select along dim
 
 // ---- indexing with tensors (index.cpp)
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);     // index: int64 1-D
@@ -134,6 +135,9 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
 // Advanced indexing x[i0, i1, ...] where each entry is an int64 tensor or undefined (= full slice); NumPy rules.
 Tensor index(const Tensor& x, const std::vector<Tensor>& indices);
 void index_put_(Tensor& x, const std::vector<Tensor>& indices, const Tensor& values, bool accumulate = false);
+// out = x.clone(); out[..., index[i][j][k], ...] += src[i][j][k] along dim (the backward of gather).
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor nonzero(const Tensor& x);   // int64 (n, x.dim()): the coordinates of the non-zero elements, row-major order
 
 // ---- linear algebra (matmul.cpp, linear.cpp)
 Tensor matmul(const Tensor& a, const Tensor& b);
