@@ -254,7 +254,7 @@ Tensor select_all(bool is_max, const Tensor& x) {
 Tensor arg_select(bool is_max, const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
   const char* op = is_max ? "argmax" : "argmin";
   if (!dim) {
-    EMBER_CHECK(x.numel() > 0, RuntimeError, op, "(): Expected reduction dim to be specified for input.numel() == 0.");
+    EMBER_CHECK(x.numel() > 0, IndexError, op, "(): Expected reduction dim to be specified for input.numel() == 0.");
     ReducePlan plan = plan_reduce(x, {}, keepdim, op);
     Tensor indices = empty(plan.out_shape, DType::Int64);
     run_select(is_max, x, plan, Tensor(), indices);
