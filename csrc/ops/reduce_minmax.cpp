@@ -253,6 +253,7 @@ Tensor select_all(bool is_max, const Tensor& x) {
 
 Tensor arg_select(bool is_max, const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
   const char* op = is_max ? "argmax" : "argmin";
+  EMBER_CHECK(x.dtype() != DType::Bool, TypeError, op, "(): does not support bool input");
   if (!dim) {
     EMBER_CHECK(x.numel() > 0, IndexError, op, "(): Expected reduction dim to be specified for input.numel() == 0.");
     ReducePlan plan = plan_reduce(x, {}, keepdim, op);

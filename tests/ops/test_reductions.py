@@ -36,7 +36,7 @@ def make_pair(data, layout="contiguous", requires_grad=True):
         view = lambda t: t.select(-1, 0)  # noqa: E731
     e_leaf, t_leaf = ember.tensor(base, requires_grad=grad), torch.tensor(base, requires_grad=grad)
     e_in, t_in = view(e_leaf), view(t_leaf)
-    if layout != "contiguous" and data.ndim > 0 and data.size > 1:
+    if (layout == "sliced" or data.ndim > 1) and layout != "contiguous" and data.size > 1:
         assert not e_in.is_contiguous()
     return e_leaf, e_in, t_leaf, t_in
 
@@ -177,11 +177,14 @@ def test_integer_and_bool_inputs():
             tv, ti = getattr(torch, name)(t, 1)
             assert_equal(ev, tv)
             assert_equal(ei, ti)
+        for name in ("amax", "amin"):
+            assert_equal(getattr(ember, name)(e, 1), getattr(torch, name)(t, 1))
         for name in ("argmax", "argmin"):
-            assert_equal(getattr(ember, name)(e, 0), getattr(torch, name)(t, 0))
-        if data.dtype != bool:
-            for name in ("amax", "amin"):
-                assert_equal(getattr(ember, name)(e, 1), getattr(torch, name)(t, 1))
+            if data.dtype == bool:   # refused by PyTorch too
+                with pytest.raises(TypeError, match="bool"):
+                    getattr(ember, name)(e, 0)
+            else:
+                assert_equal(getattr(ember, name)(e, 0), getattr(torch, name)(t, 0))
 
 
 # ---- amax / amin: tuple dims, even split of the gradient among ties
@@ -347,6 +350,7 @@ def test_var_float64_and_stability():
                                long_row.astype(np.float64).std(ddof=1), rtol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore:.*degrees of freedom is <= 0")
 def test_var_edge_cases_match_torch():
     # one element (0/0), correction larger than the count, constant rows (std gradient is 0 there)
     for data, kwargs in [(randn((3, 1)), dict(dim=1)), (randn((3, 2)), dict(dim=1, correction=3)),
@@ -417,7 +421,7 @@ def test_softmax_masks_and_large_magnitudes(name):
 
 
 def test_softmax_rows_sum_to_one_on_large_tensor_and_threads_do_not_change_results():
-    data = randn((64, 1500)) * 10
+    data = randn((64, 1600)) * 10
     previous = ember.get_num_threads()
     try:
         results = []
