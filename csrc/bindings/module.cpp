@@ -61,5 +61,6 @@ PYBIND11_MODULE(_C, m) {
   bind_linalg(m);
   bind_nn(m);
   bind_optim(m);
+  bind_kernel_hooks(m);
   bind_attention(m);
 }

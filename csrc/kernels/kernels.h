@@ -5,6 +5,7 @@
 
 #include "kernels/attention/attention_rows.h"
 #include "kernels/gemm/microkernel.h"
+#include "kernels/optim.h"
 
 namespace ember {
 namespace kernels {
@@ -32,6 +33,11 @@ struct Table {
   // GEMM (kernels/gemm/): the sgemm micro-kernel with its tile and blocking; an FMA throughput probe.
   SgemmConfig sgemm;
   double (*fma_peak_gflops)(int threads);   // measured FMA throughput of this ISA level, GFLOP/s
+  // Optimizer steps (kernels/optim.h), float32; float64 uses kernels::ref::*_f64 at every level.
+  SgdStep<float> sgd_step;
+  AdamStep<float> adam_step;
+  AdagradStep<float> adagrad_step;
+  RmspropStep<float> rmsprop_step;
   AttentionRows attention;                  // flash-attention row primitives (kernels/attention/)
 };
 
@@ -43,6 +49,9 @@ const Table* table_for(const char* level);
 namespace ref { void fill(Table& t); void fill_gemm(Table& t); }
 namespace avx2 { void fill(Table& t); void fill_gemm(Table& t); }
 namespace avx512 { void fill(Table& t); void fill_gemm(Table& t); }
+namespace ref { void fill_optim(Table& t); }
+namespace avx2 { void fill_optim(Table& t); }
+namespace avx512 { void fill_optim(Table& t); }
 namespace ref { void fill_attention(Table& t); }
 namespace avx2 { void fill_attention(Table& t); }
 namespace avx512 { void fill_attention(Table& t); }

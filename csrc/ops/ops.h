@@ -13,10 +13,11 @@ namespace ember {
 struct Scalar {
   double value = 0.0;
   bool is_integral = false;
+  bool is_bool = false;   // Python bool: keeps a bool tensor bool (True + bool tensor stays bool, as PyTorch)
   Scalar(double v) : value(v) {}                                   // NOLINT
   Scalar(int v) : value(v), is_integral(true) {}                   // NOLINT
   Scalar(int64_t v) : value(static_cast<double>(v)), is_integral(true) {}   // NOLINT
-  Scalar(bool v) : value(v ? 1.0 : 0.0), is_integral(true) {}     // NOLINT
+  Scalar(bool v) : value(v ? 1.0 : 0.0), is_integral(true), is_bool(true) {}   // NOLINT
 };
 
 // ---- creation (creation.cpp, random.cpp)
@@ -103,6 +104,9 @@ Tensor argmax(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool k
 Tensor argmin(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
 Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
+Tensor logsumexp(const Tensor& x, const Dims& dims = {}, bool keepdim = false);   // softmax.cpp
+Tensor all(const Tensor& x, const Dims& dims = {}, bool keepdim = false);         // bool result (reduce_minmax.cpp)
+Tensor any(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 // Sums `x` down to `shape` (the inverse of broadcasting), used by backward passes.
 Tensor sum_to(const Tensor& x, const Shape& shape);
 
@@ -145,6 +149,28 @@ Tensor bmm(const Tensor& a, const Tensor& b);
 enum class Activation { None, Relu, Gelu, GeluTanh };
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Activation act = Activation::None);
 
+// ---- nn layers and losses (norm.cpp, loss.cpp, embedding.cpp, pad.cpp)
+// Normalises over the trailing dims `normalized_shape`; weight and bias (that shape) may be undefined.
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+// x is (N, C, *). training: batch statistics, and the running stats (when defined) are updated in place as
+// running = (1 - momentum) * running + momentum * batch (unbiased variance); else the running stats are used.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+enum class Reduction { None, Mean, Sum };
+// input (N, C, d1, ...) or (C); target: int64 class indices (N, d1, ...) / (), or probabilities like input.
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
+                     Reduction reduction = Reduction::Mean, int64_t ignore_index = -100, double label_smoothing = 0.0);
+Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
+                Reduction reduction = Reduction::Mean, int64_t ignore_index = -100);
+// Elementwise (unreduced) binary cross-entropy of probabilities / of logits; target has the input's shape;
+// pos_weight (may be undefined) has it too (callers expand it).
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target);
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& pos_weight = Tensor());
+// weight (V, D), indices int64 of any shape -> (*indices.shape, D); padding_idx rows get no gradient.
+Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx = std::nullopt);
+// pad = (last_left, last_right, second_last_left, ...) as torch.nn.functional.pad; negative values crop.
+Tensor constant_pad(const Tensor& x, const std::vector<int64_t>& pad, double value = 0.0);
 // ---- attention (attention.cpp): fused, PyTorch semantics; attn_mask bool (true = attend) or additive float
 Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
                                     const Tensor& attn_mask = Tensor(), double dropout_p = 0.0, bool is_causal = false,
