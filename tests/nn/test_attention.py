@@ -210,7 +210,8 @@ def test_no_grad_and_zero_sizes():
     assert out.shape == (2, 3, 6) and out.grad_fn is None
     out = scaled_dot_product_attention(ember.randn(2, 3, 4), ember.randn(2, 0, 4), ember.randn(2, 0, 6))
     assert out.shape == (2, 3, 6) and (out.numpy() == 0).all()
-    assert scaled_dot_product_attention(ember.randn(0, 3, 4), ember.randn(0, 5, 4), ember.randn(0, 5, 6)).shape == (0, 3, 6)
+    empty = scaled_dot_product_attention(ember.randn(0, 3, 4), ember.randn(0, 5, 4), ember.randn(0, 5, 6))
+    assert empty.shape == (0, 3, 6)
 
 
 def test_errors():
@@ -237,3 +238,164 @@ def test_errors():
         scaled_dot_product_attention(q, k, v, dropout_p=1.5)
     with pytest.raises(ValueError, match="not available"):
         sdpa_using("sse9", q, k, v)
+
+
+# ---- nn.MultiheadAttention and the Transformer encoder against PyTorch with copied weights
+
+from ember.nn.attention import MultiheadAttention  # noqa: E402
+from ember.nn.transformer import TransformerEncoder, TransformerEncoderLayer  # noqa: E402
+
+
+def copy_weights(ember_module, torch_module):
+    ember_module.load_state_dict({k: v.detach().numpy() for k, v in torch_module.state_dict().items()})
+
+
+def to_ember(x):
+    return None if x is None else ember.tensor(x.numpy())
+
+
+@pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("need_weights,average", [(True, True), (True, False), (False, True)])
+@pytest.mark.parametrize("masks", ["none", "bool", "float+padding", "causal"])
+def test_multihead_attention_matches_torch(batch_first, need_weights, average, masks):
+    torch.manual_seed(0)
+    E, H, T, B = 16, 4, 7, 3
+    reference = torch.nn.MultiheadAttention(E, H, batch_first=batch_first)
+    module = MultiheadAttention(E, H, batch_first=batch_first)
+    copy_weights(module, reference)
+    shape = (B, T, E) if batch_first else (T, B, E)
+    x = torch.randn(shape, requires_grad=True)
+    attn_mask = padding = None
+    is_causal = masks == "causal"
+    if masks == "bool":
+        attn_mask = torch.rand(T, T) < 0.3
+        attn_mask.fill_diagonal_(False)
+    elif masks == "float+padding":
+        attn_mask = torch.randn(B * H, T, T)
+        padding = torch.zeros(B, T, dtype=torch.bool)
+        padding[0, -2:] = True
+    elif masks == "causal":
+        attn_mask = torch.nn.Transformer.generate_square_subsequent_mask(T)
+    kwargs = dict(need_weights=need_weights, average_attn_weights=average, is_causal=is_causal)
+    want, want_w = reference(x, x, x, attn_mask=attn_mask, key_padding_mask=padding, **kwargs)
+    ex = ember.tensor(x.detach().numpy(), requires_grad=True)
+    got, got_w = module(ex, ex, ex, attn_mask=to_ember(attn_mask), key_padding_mask=to_ember(padding), **kwargs)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-4, atol=1e-5)
+    if need_weights:
+        np.testing.assert_allclose(got_w.detach().numpy(), want_w.detach().numpy(), rtol=1e-4, atol=1e-6)
+    else:
+        assert got_w is None
+    g = torch.randn(shape)
+    want.backward(g)
+    got.backward(ember.tensor(g.numpy()))
+    np.testing.assert_allclose(ex.grad.numpy(), x.grad.numpy(), rtol=1e-3, atol=1e-5)
+    for name, p in reference.named_parameters():
+        np.testing.assert_allclose(dict(module.named_parameters())[name].grad.numpy(), p.grad.numpy(), rtol=1e-3,
+                                   atol=1e-5, err_msg=name)
+
+
+def test_multihead_attention_cross_attention_unbatched_and_parameters():
+    torch.manual_seed(1)
+    reference = torch.nn.MultiheadAttention(8, 2, bias=False)
+    module = MultiheadAttention(8, 2, bias=False)
+    assert [n for n, _ in module.named_parameters()] == [n for n, _ in reference.named_parameters()]
+    assert module.in_proj_weight.shape == (24, 8) and module.in_proj_bias is None
+    copy_weights(module, reference)
+    q, kv = torch.randn(5, 8), torch.randn(9, 8)   # unbatched (T, E) and (S, E)
+    want, want_w = reference(q, kv, kv)
+    got, got_w = module(*(ember.tensor(a.numpy()) for a in (q, kv, kv)))
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got_w.detach().numpy(), want_w.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_multihead_attention_init_follows_torch():
+    module = MultiheadAttention(64, 4)
+    w = module.in_proj_weight.detach().numpy()
+    bound = math.sqrt(6.0 / (64 + 192))   # xavier_uniform_ on (3E, E)
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.9 * bound
+    assert (module.in_proj_bias.detach().numpy() == 0).all() and (module.out_proj.bias.detach().numpy() == 0).all()
+
+
+def test_multihead_attention_errors():
+    with pytest.raises(ValueError, match="divisible"):
+        MultiheadAttention(10, 3)
+    with pytest.raises(NotImplementedError, match="kdim"):
+        MultiheadAttention(8, 2, kdim=4)
+    module = MultiheadAttention(8, 2)
+    with pytest.raises(ValueError, match="2-D .* or 3-D"):
+        module(ember.randn(1, 2, 3, 8), ember.randn(1, 2, 3, 8), ember.randn(1, 2, 3, 8))
+    with pytest.raises(ValueError, match="embed_dim 8"):
+        module(ember.randn(3, 2, 6), ember.randn(3, 2, 6), ember.randn(3, 2, 6))
+    x = ember.randn(3, 2, 8)
+    with pytest.raises(ValueError, match="attn_mask should have shape"):
+        module(x, x, x, attn_mask=ember.zeros((4, 4)))
+    with pytest.raises(ValueError, match="key_padding_mask"):
+        module(x, x, x, key_padding_mask=ember.zeros((3, 3), dtype=ember.bool))
+    with pytest.raises(RuntimeError, match="is_causal"):
+        module(x, x, x, is_causal=True)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_transformer_encoder_matches_torch(norm_first, activation):
+    torch.manual_seed(2)
+    layer = torch.nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, activation=activation, norm_first=norm_first)
+    reference = torch.nn.TransformerEncoder(layer, 2, norm=torch.nn.LayerNorm(16), enable_nested_tensor=False)
+    module = TransformerEncoder(TransformerEncoderLayer(16, 4, 32, dropout=0.0, activation=activation,
+                                                        norm_first=norm_first), 2, norm=ember.nn.LayerNorm(16))
+    assert list(module.state_dict()) == list(reference.state_dict())
+    copy_weights(module, reference)
+    x = torch.randn(9, 2, 16, requires_grad=True)
+    mask = torch.nn.Transformer.generate_square_subsequent_mask(9)
+    padding = torch.zeros(2, 9, dtype=torch.bool)
+    padding[1, -3:] = True
+    for kwargs in ({}, {"mask": mask, "is_causal": True}, {"src_key_padding_mask": padding}):
+        want = reference(x, **kwargs)
+        ex = ember.tensor(x.detach().numpy(), requires_grad=True)
+        got = module(ex, **{k: to_ember(v) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()})
+        valid = np.ones((9, 2, 1), bool) if "src_key_padding_mask" not in kwargs else ~padding.numpy().T[..., None]
+        np.testing.assert_allclose(np.where(valid, got.detach().numpy(), 0), np.where(valid, want.detach().numpy(), 0),
+                                   rtol=1e-4, atol=1e-5)
+        g = torch.randn(9, 2, 16)
+        x.grad = None
+        want.backward(g)
+        got.backward(ember.tensor(g.numpy()))
+        np.testing.assert_allclose(ex.grad.numpy(), x.grad.numpy(), rtol=1e-3, atol=1e-4)
+
+
+def test_transformer_layer_submodules_callable_activation_and_dropout_modes():
+    layer = TransformerEncoderLayer(8, 2, 16, dropout=0.5, activation=ember.nn.functional.silu, batch_first=True)
+    names = [n for n, _ in layer.named_children()]
+    assert names == ["self_attn", "linear1", "dropout", "linear2", "norm1", "norm2", "dropout1", "dropout2"]
+    x = ember.randn(2, 5, 8)
+    layer.eval()
+    np.testing.assert_array_equal(layer(x).detach().numpy(), layer(x).detach().numpy())
+    layer.train()
+    assert not np.allclose(layer(x).detach().numpy(), layer(x).detach().numpy())
+    encoder = TransformerEncoder(layer, 3)
+    assert len(encoder.layers) == 3 and encoder.layers[0] is not encoder.layers[1]
+    assert encoder.layers[0].linear1.weight is not encoder.layers[1].linear1.weight
+    with pytest.raises(ValueError, match="activation"):
+        TransformerEncoderLayer(8, 2, activation="swish")
+    with pytest.raises(ValueError, match="divisible"):
+        TransformerEncoderLayer(10, 4)
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    # Few (batch, head) pairs take the split schedule (key-block and query-block passes), many the fused one;
+    # both accumulate in the same order, so any thread count gives identical bits.
+    rng = np.random.default_rng(8)
+    previous = ember.get_num_threads()
+    try:
+        for batch in [(1,), (3, 4)]:
+            q, k, v, g = random_case(rng, batch, 100, 90, 16, 16)
+            results = []
+            for threads in (1, 2, 3):
+                ember.set_num_threads(threads)
+                results.append(run_ember(LEVELS[-1], q, k, v, g, is_causal=True))
+            for got in results[1:]:
+                for a, b in zip(got, results[0]):
+                    np.testing.assert_array_equal(a, b)
+    finally:
+        ember.set_num_threads(previous)

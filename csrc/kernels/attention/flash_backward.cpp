@@ -38,7 +38,8 @@ struct Packs {
 
 // Per-thread tiles: P, dS and the dropout factors, each (BQ, BK).
 struct TileScratch {
-  explicit TileScratch(int64_t tile) : p(flash::thread_scratch(flash::kTileSlot, 3 * tile)), ds(p + tile), keep(ds + tile) {}
+  explicit TileScratch(int64_t tile)
+      : p(flash::thread_scratch(flash::kTileSlot, 3 * tile)), ds(p + tile), keep(ds + tile) {}
   float *p, *ds, *keep;
 };
 
