@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/gemm/microkernel.h"
+
 namespace ember {
 namespace kernels {
 
@@ -26,6 +28,9 @@ struct Table {
   float (*max)(const float* x, int64_t n);    // n >= 1; NaN propagates
   RowsF32 softmax_rows, log_softmax_rows;
   RowsBackwardF32 softmax_backward_rows, log_softmax_backward_rows;   // saved = y
+  // GEMM (kernels/gemm/): the sgemm micro-kernel with its tile and blocking; an FMA throughput probe.
+  SgemmConfig sgemm;
+  double (*fma_peak_gflops)(int threads);   // measured FMA throughput of this ISA level, GFLOP/s
 };
 
 // The active table (resolved once, thread-safe). EMBER_ISA=ref|avx2|avx512 forces a level.
@@ -33,9 +38,9 @@ const Table& table();
 // A table for a given level, for tests; returns nullptr when the CPU lacks it. level: "ref", "avx2", "avx512".
 const Table* table_for(const char* level);
 
-namespace ref { void fill(Table& t); }
-namespace avx2 { void fill(Table& t); }
-namespace avx512 { void fill(Table& t); }
+namespace ref { void fill(Table& t); void fill_gemm(Table& t); }
+namespace avx2 { void fill(Table& t); void fill_gemm(Table& t); }
+namespace avx512 { void fill(Table& t); void fill_gemm(Table& t); }
 
 }  // namespace kernels
 }  // namespace ember

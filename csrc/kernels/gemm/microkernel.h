@@ -1,0 +1,41 @@
+// The GEMM micro-kernel contract shared by the driver (kernels/gemm/) and the ISA files (ref/, x86_avx2/,
+// x86_avx512/): one MR x NR tile of C from an A sliver and a packed B sliver, with the epilogue applied while
+// the tile is in registers. No Tensor, no threads, no allocation.
+#pragma once
+#include <cstdint>
+
+namespace ember {
+namespace kernels {
+
+enum class GemmActivation : int { None = 0, Relu = 1, Gelu = 2, GeluTanh = 3 };
+
+struct SgemmTile {
+  int64_t k;                 // depth of this K block (may be 0: the tile is then beta * C + epilogue)
+  const float* a;            // A sliver (MR x k): element (i, p) at a[i * a_row_stride + p * a_k_stride]
+  int64_t a_row_stride;      //   packed A: 1
+  int64_t a_k_stride;        //   packed A: MR
+  bool a_packed;             // a is a packed, zero-padded MR x k sliver (rows >= m readable); else strided
+                             //   and rows >= m are never read
+  const float* b;            // packed B sliver (k x NR), 64-byte aligned: element (p, j) at b[p * NR + j],
+                             //   columns >= n zero
+  float* c;                  // C tile (m x n): element (i, j) at c[i * c_row_stride + j]
+  int64_t c_row_stride;
+  int m, n;                  // valid rows (1..MR) and columns (1..NR)
+  float alpha, beta;         // C = act(alpha * A B + beta * C + bias); beta == 0 never reads C
+  const float* bias;         // epilogue bias at this tile's origin, or null: bias[j] per column, or bias[i]
+  bool bias_per_row;         //   per row when bias_per_row
+  GemmActivation act;
+};
+
+using SgemmMicroKernel = void (*)(const SgemmTile& tile);
+
+// A micro-kernel with its tile and the cache blocking tuned for it (see kernels/gemm/sgemm.cpp).
+struct SgemmConfig {
+  SgemmMicroKernel kernel = nullptr;
+  const char* name = "";
+  int mr = 1, nr = 1;        // tile rows and columns
+  int kc = 256, mc = 128, nc = 4096;   // K block (B sliver in L1), M block (A block in L2), N block (B panel)
+};
+
+}  // namespace kernels
+}  // namespace ember

@@ -1,0 +1,260 @@
+// The sgemm driver: BLIS's five loops around the ISA's MR x NR micro-kernel (JC over NC columns, PC over KC
+// depth, IC over MC rows, JR over NR, IR over MR). One OpenMP region per call: threads pack the shared B
+// panel cooperatively, then each computes a static 2-D (M x N) share of it from its own packed A blocks.
+// Blocking (KC, MC, NC) comes from the ISA's SgemmConfig (see its fill_gemm for the cache reasoning).
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <new>
+#include <vector>
+
+#include "core/threads.h"
+#include "kernels/gemm/gemm.h"
+#include "kernels/gemm/sgemm_pack.h"
+
+namespace ember {
+namespace kernels {
+namespace {
+
+// Below this many flops a GEMM runs on the calling thread: waking the pool costs more than it saves.
+constexpr double kSingleThreadFlops = 2.0e6;
+
+// A growable 64-byte-aligned scratch buffer; one per thread and role, reused across calls.
+class AlignedBuffer {
+ public:
+  ~AlignedBuffer() { std::free(data_); }
+  float* get(size_t floats) {
+    if (floats > capacity_) {
+      std::free(data_);
+      size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+      data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!data_) { capacity_ = 0; throw std::bad_alloc(); }
+      capacity_ = floats;
+    }
+    return data_;
+  }
+
+ private:
+  float* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+thread_local AlignedBuffer t_packed_a;   // this thread's MC x KC block of A
+thread_local AlignedBuffer t_packed_b;   // the KC x NC panel of B (the calling thread's, shared by the team)
+
+struct Problem {
+  int64_t M, N, K;
+  float alpha;
+  const float* A; int64_t rsA, csA;   // (M, K)
+  const float* B; int64_t rsB, csB;   // (K, N)
+  float beta;
+  float* C; int64_t rsC;              // (M, N), unit column stride
+  const Epilogue<float>* ep;
+};
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Splits [0, n) units into `parts` contiguous ranges; returns part `index`.
+void split(int64_t n, int parts, int index, int64_t& begin, int64_t& end) {
+  int64_t chunk = ceil_div(n, parts);
+  begin = std::min<int64_t>(n, index * chunk);
+  end = std::min<int64_t>(n, begin + chunk);
+}
+
+// Thread grid threads_m x threads_n minimising the largest per-thread tile count; ties favour splitting M
+// (no redundant packing of A).
+int choose_threads_m(int64_t m_tiles, int64_t n_tiles, int threads) {
+  int best = threads;
+  int64_t best_cost = -1;
+  for (int tm = threads; tm >= 1; --tm) {
+    if (threads % tm) continue;
+    int tn = threads / tm;
+    int64_t cost = ceil_div(m_tiles, tm) * ceil_div(n_tiles, tn);
+    if (best_cost < 0 || cost < best_cost) { best = tm; best_cost = cost; }
+  }
+  return best;
+}
+
+SgemmTile make_tile(const Problem& p, int64_t i, int64_t j, int64_t k, int m, int n, float beta, bool last_k) {
+  SgemmTile t;
+  t.k = k;
+  t.c = p.C + i * p.rsC + j;
+  t.c_row_stride = p.rsC;
+  t.m = m;
+  t.n = n;
+  t.alpha = p.alpha;
+  t.beta = beta;
+  t.bias = nullptr;
+  t.bias_per_row = false;
+  t.act = GemmActivation::None;
+  if (last_k && p.ep) {
+    t.act = p.ep->act;
+    t.bias_per_row = p.ep->bias_per_row;
+    if (p.ep->bias) t.bias = p.ep->bias + (p.ep->bias_per_row ? i : j);
+  }
+  return t;
+}
+
+// One thread's share of the five loops. `packed_b` is shared by the team; barriers separate packing from use.
+void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threads_m, float* packed_b, int tid,
+                int nthreads) {
+  const int MR = cfg.mr, NR = cfg.nr;
+  const int64_t KC = cfg.kc, MC = std::max<int64_t>(cfg.mc / MR, 1) * MR, NC = std::max<int64_t>(cfg.nc / NR, 1) * NR;
+  const int tid_m = tid % threads_m, tid_n = tid / threads_m, threads_n = nthreads / threads_m;
+  int64_t m_begin, m_end;
+  split(ceil_div(p.M, MR), threads_m, tid_m, m_begin, m_end);
+  m_begin = std::min(p.M, m_begin * MR);
+  m_end = std::min(p.M, m_end * MR);
+  float* packed_a = pack_a ? t_packed_a.get(static_cast<size_t>(MC * KC)) : nullptr;
+  auto barrier = [nthreads] {
+    if (nthreads > 1) {
+#pragma omp barrier
+    }
+  };
+
+  for (int64_t jc = 0; jc < p.N; jc += NC) {
+    const int64_t nc = std::min(NC, p.N - jc), slivers = ceil_div(nc, NR);
+    for (int64_t pc = 0; pc < p.K; pc += KC) {
+      const int64_t kc = std::min(KC, p.K - pc);
+      const bool last_k = pc + kc == p.K;
+      const float beta = pc == 0 ? p.beta : 1.0f;
+      int64_t s_begin, s_end;
+      split(slivers, nthreads, tid, s_begin, s_end);
+      pack_b_slivers(p.B + pc * p.rsB + jc * p.csB, p.rsB, p.csB, kc, nc, NR, s_begin, s_end, packed_b);
+      barrier();
+      split(slivers, threads_n, tid_n, s_begin, s_end);
+      for (int64_t ic = m_begin; ic < m_end; ic += MC) {
+        const int64_t mc = std::min(MC, m_end - ic);
+        if (pack_a) pack_a_block(p.A + ic * p.rsA + pc * p.csA, p.rsA, p.csA, mc, kc, MR, packed_a);
+        for (int64_t s = s_begin; s < s_end; ++s) {
+          const int64_t j = jc + s * NR;
+          const int n = static_cast<int>(std::min<int64_t>(NR, p.N - j));
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            SgemmTile t = make_tile(p, ic + ir, j, kc, static_cast<int>(std::min<int64_t>(MR, mc - ir)), n, beta, last_k);
+            t.b = packed_b + s * kc * NR;
+            if (pack_a) {
+              t.a = packed_a + ir * kc;
+              t.a_row_stride = 1;
+              t.a_k_stride = MR;
+              t.a_packed = true;
+            } else {
+              t.a = p.A + (ic + ir) * p.rsA + pc * p.csA;
+              t.a_row_stride = p.rsA;
+              t.a_k_stride = p.csA;
+              t.a_packed = false;
+            }
+            cfg.kernel(t);
+          }
+        }
+      }
+      barrier();   // the next PC/JC step overwrites packed_b
+    }
+  }
+}
+
+// K == 0 or alpha == 0: C = act(beta * C + bias), through the micro-kernel with an empty K loop.
+void scale_only(const Problem& p, const SgemmConfig& cfg) {
+  for (int64_t i = 0; i < p.M; i += cfg.mr)
+    for (int64_t j = 0; j < p.N; j += cfg.nr) {
+      SgemmTile t = make_tile(p, i, j, 0, static_cast<int>(std::min<int64_t>(cfg.mr, p.M - i)),
+                              static_cast<int>(std::min<int64_t>(cfg.nr, p.N - j)), p.beta, true);
+      t.alpha = 0.0f;
+      t.a = nullptr; t.b = nullptr; t.a_row_stride = t.a_k_stride = 0; t.a_packed = false;
+      cfg.kernel(t);
+    }
+}
+
+void run(const Problem& p, const SgemmConfig& cfg, int max_threads) {
+  if (p.K == 0 || p.alpha == 0.0f) return scale_only(p, cfg);
+  const double flops = 2.0 * p.M * p.N * p.K;
+  const int64_t m_tiles = ceil_div(p.M, cfg.mr), n_tiles = ceil_div(std::min<int64_t>(p.N, cfg.nc), cfg.nr);
+  int threads = omp_in_parallel() || flops < kSingleThreadFlops ? 1 : max_threads;
+  threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, m_tiles * n_tiles)));
+  // Packing A pays when each A sliver meets several B slivers; for skinny N read A in place.
+  const bool pack_a = n_tiles > 2;
+  const int threads_m = choose_threads_m(m_tiles, n_tiles, threads);
+  const int64_t nc_alloc = std::min<int64_t>(ceil_div(p.N, cfg.nr), std::max(cfg.nc / cfg.nr, 1)) * cfg.nr;
+  float* packed_b = t_packed_b.get(static_cast<size_t>(std::min<int64_t>(cfg.kc, p.K) * nc_alloc));
+  if (threads == 1) return run_thread(p, cfg, pack_a, 1, packed_b, 0, 1);
+#pragma omp parallel num_threads(threads)
+  run_thread(p, cfg, pack_a, threads_m, packed_b, omp_get_thread_num(), omp_get_num_threads());
+}
+
+}  // namespace
+
+float activate_scalar(float v, GemmActivation act) {
+  switch (act) {
+    case GemmActivation::Relu: return v > 0.0f ? v : 0.0f;
+    case GemmActivation::Gelu: return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
+    case GemmActivation::GeluTanh: return 0.5f * v * (1.0f + std::tanh(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+    default: return v;
+  }
+}
+
+double activate_scalar(double v, GemmActivation act) {
+  switch (act) {
+    case GemmActivation::Relu: return v > 0.0 ? v : 0.0;
+    case GemmActivation::Gelu: return 0.5 * v * (1.0 + std::erf(v * 0.70710678118654752));
+    case GemmActivation::GeluTanh: return 0.5 * v * (1.0 + std::tanh(0.79788456080286536 * (v + 0.044715 * v * v * v)));
+    default: return v;
+  }
+}
+
+void sgemm_with(const Table& table, int max_threads, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                int64_t rsA, int64_t csA, const float* B, int64_t rsB, int64_t csB, float beta, float* C,
+                int64_t rsC, int64_t csC, const Epilogue<float>* ep) {
+  if (M <= 0 || N <= 0) return;
+  max_threads = std::max(1, max_threads);
+  if (csC != 1 && (rsC == 1 || M == 1)) {
+    // Column-major C: compute C^T = B^T A^T, whose rows are C's contiguous columns.
+    Epilogue<float> flipped;
+    if (ep) { flipped = *ep; flipped.bias_per_row = !ep->bias_per_row; }
+    Problem p{N, M, K, alpha, B, csB, rsB, A, csA, rsA, beta, C, csC, ep ? &flipped : nullptr};
+    return run(p, table.sgemm, max_threads);
+  }
+  if (csC != 1 && N > 1) {
+    // General strides: compute into a contiguous temporary, then combine with beta and the epilogue.
+    std::vector<float> tmp(static_cast<size_t>(M * N));
+    Problem p{M, N, K, alpha, A, rsA, csA, B, rsB, csB, 0.0f, tmp.data(), N, nullptr};
+    run(p, table.sgemm, max_threads);
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        float& c = C[i * rsC + j * csC];
+        float v = tmp[i * N + j] + (beta != 0.0f ? beta * c : 0.0f);
+        if (ep && ep->bias) v += ep->bias_per_row ? ep->bias[i] : ep->bias[j];
+        c = ep ? activate_scalar(v, ep->act) : v;
+      }
+    return;
+  }
+  Problem p{M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, ep};
+  run(p, table.sgemm, max_threads);
+}
+
+void sgemm(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t rsA, int64_t csA, const float* B,
+           int64_t rsB, int64_t csB, float beta, float* C, int64_t rsC, int64_t csC, const Epilogue<float>* ep) {
+  sgemm_with(table(), get_num_threads(), M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, csC, ep);
+}
+
+void sgemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, const float* const* A, int64_t rsA,
+                   int64_t csA, const float* const* B, int64_t rsB, int64_t csB, float beta, float* const* C,
+                   int64_t rsC, int64_t csC, const Epilogue<float>* ep) {
+  if (batch <= 0 || M <= 0 || N <= 0) return;
+  const Table& tab = table();
+  const double flops = 2.0 * M * N * K;
+  // GEMMs too small to split well (< ~8 MFLOP) run whole, one per thread, across the batch.
+  const int64_t grain = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(kSingleThreadFlops / std::max(flops, 1.0))));
+  if (flops < 8.0e6 && batch > 1) {
+    parallel_for(batch, grain, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b)
+        sgemm_with(tab, 1, M, N, K, alpha, A[b], rsA, csA, B[b], rsB, csB, beta, C[b], rsC, csC, ep);
+    });
+    return;
+  }
+  for (int64_t b = 0; b < batch; ++b)
+    sgemm_with(tab, get_num_threads(), M, N, K, alpha, A[b], rsA, csA, B[b], rsB, csB, beta, C[b], rsC, csC, ep);
+}
+
+}  // namespace kernels
+}  // namespace ember

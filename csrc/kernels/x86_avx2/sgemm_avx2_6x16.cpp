@@ -1,0 +1,223 @@
+// AVX2+FMA sgemm micro-kernel sgemm_avx2_6x16: a 6x16 tile of C in 12 ymm accumulators (6 rows x 2 vectors),
+// A broadcast from a packed or strided sliver, B from the packed sliver, k loop unrolled by 4. Edge tiles use
+// masked loads/stores (no scalar tail); alpha, beta, bias and ReLU/GELU are applied in registers. A tile with
+// n <= 8 runs a 6x8 variant (6 accumulators) so skinny N does not pay for the padding. Also the FMA probe.
+#include <immintrin.h>
+
+#include <chrono>
+
+#include "kernels/kernels.h"
+
+namespace ember {
+namespace kernels {
+namespace avx2 {
+namespace {
+
+constexpr int kMR = 6, kNR = 16;
+
+// e^x for x in float range (Cephes-style: 2^n * p(r), |r| <= ln2/2), ~1 ulp; clamps to avoid inf/denormals.
+inline __m256 exp_ps(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// 0.5 x (1 + erf(x / sqrt 2)) with erfc(z) = t P(t) e^{-z^2}, t = 1 / (1 + 0.3275911 z) (|error| < 2e-7).
+inline __m256 gelu_erf_ps(__m256 x) {
+  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+  __m256 z = _mm256_andnot_ps(sign_bit, _mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f)));
+  __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(z, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
+  __m256 p = _mm256_set1_ps(1.061405429f);
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+  __m256 erfc = _mm256_mul_ps(_mm256_mul_ps(p, t), exp_ps(_mm256_mul_ps(_mm256_xor_ps(z, sign_bit), z)));
+  // 1 + erf(x/sqrt2) = erfc(|z|) for x < 0, 2 - erfc(|z|) for x >= 0.
+  __m256 negative = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+  __m256 one_plus_erf = _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(2.0f), erfc), erfc, negative);
+  return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), one_plus_erf);
+}
+
+// 0.5 x (1 + tanh(u)) = x / (1 + e^{-2u}), u = sqrt(2/pi) (x + 0.044715 x^3).
+inline __m256 gelu_tanh_ps(__m256 x) {
+  __m256 x2 = _mm256_mul_ps(x, x);
+  __m256 u = _mm256_mul_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.79788456080286536f)),
+                           _mm256_fmadd_ps(x2, _mm256_set1_ps(0.044715f), _mm256_set1_ps(1.0f)));
+  __m256 e = exp_ps(_mm256_mul_ps(u, _mm256_set1_ps(-2.0f)));
+  return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+inline __m256 activate(__m256 v, GemmActivation act) {
+  switch (act) {
+    case GemmActivation::Relu: return _mm256_max_ps(v, _mm256_setzero_ps());
+    case GemmActivation::Gelu: return gelu_erf_ps(v);
+    case GemmActivation::GeluTanh: return gelu_tanh_ps(v);
+    default: return v;
+  }
+}
+
+// Lanes 0..n-1 on (n in 1..8).
+inline __m256i lane_mask(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// C tile = act(alpha * acc + beta * C + bias) for the valid m x n part; acc indices stay compile-time
+// constants (fully unrolled) so the accumulators never leave registers during the k loop.
+template <int NV>
+inline void store_tile(const SgemmTile& t, __m256 (&acc)[kMR][NV]) {
+  const int last_lanes = t.n - 8 * (NV - 1);
+  const bool partial = last_lanes < 8;
+  const __m256i mask = lane_mask(last_lanes);
+  const __m256 alpha = _mm256_set1_ps(t.alpha), beta = _mm256_set1_ps(t.beta);
+  const bool scale = t.alpha != 1.0f, use_beta = t.beta != 0.0f;
+  const bool col_bias = t.bias && !t.bias_per_row, row_bias = t.bias && t.bias_per_row;
+  __m256 bias[NV];
+#pragma GCC unroll 2
+  for (int v = 0; v < NV; ++v) {
+    bias[v] = _mm256_setzero_ps();
+    if (col_bias)
+      bias[v] = (v == NV - 1 && partial) ? _mm256_maskload_ps(t.bias + 8 * v, mask) : _mm256_loadu_ps(t.bias + 8 * v);
+  }
+#pragma GCC unroll 6
+  for (int i = 0; i < kMR; ++i) {
+    if (i >= t.m) break;
+    float* c = t.c + i * t.c_row_stride;
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) {
+      const bool masked = v == NV - 1 && partial;
+      __m256 x = acc[i][v];
+      if (scale) x = _mm256_mul_ps(x, alpha);
+      if (use_beta) {
+        __m256 old = masked ? _mm256_maskload_ps(c + 8 * v, mask) : _mm256_loadu_ps(c + 8 * v);
+        x = _mm256_fmadd_ps(beta, old, x);
+      }
+      if (col_bias) x = _mm256_add_ps(x, bias[v]);
+      if (row_bias) x = _mm256_add_ps(x, _mm256_set1_ps(t.bias[i]));
+      if (t.act != GemmActivation::None) x = activate(x, t.act);
+      if (masked) _mm256_maskstore_ps(c + 8 * v, mask, x);
+      else _mm256_storeu_ps(c + 8 * v, x);
+    }
+  }
+}
+
+// NV = vectors of 8 columns computed (1 or 2); kPackedA: A sliver packed (element (i, p) at a[p*MR + i]).
+template <int NV, bool kPackedA>
+void tile_kernel(const SgemmTile& t) {
+  __m256 acc[kMR][NV];
+#pragma GCC unroll 6
+  for (int i = 0; i < kMR; ++i)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
+  // Bring the C tile toward L1 while the k loop runs (first and last column of each row).
+  for (int i = 0; i < t.m; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(t.c + i * t.c_row_stride), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(t.c + i * t.c_row_stride + t.n - 1), _MM_HINT_T0);
+  }
+
+  const float* b = t.b;
+  const int64_t k = t.k;
+  if (kPackedA) {
+    const float* a = t.a;
+#pragma GCC unroll 4
+    for (int64_t p = 0; p < k; ++p) {
+      _mm_prefetch(reinterpret_cast<const char*>(a + 64), _MM_HINT_T0);
+      const __m256 b0 = _mm256_load_ps(b);
+      const __m256 b1 = NV > 1 ? _mm256_load_ps(b + 8) : b0;
+#pragma GCC unroll 6
+      for (int i = 0; i < kMR; ++i) {
+        const __m256 ai = _mm256_broadcast_ss(a + i);
+        acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+        if (NV > 1) acc[i][NV - 1] = _mm256_fmadd_ps(ai, b1, acc[i][NV - 1]);
+      }
+      a += kMR;
+      b += kNR;
+    }
+  } else {
+    // Rows past m point at row 0 (valid memory); their results are never stored.
+    const float* rows[kMR];
+#pragma GCC unroll 6
+    for (int i = 0; i < kMR; ++i) rows[i] = t.a + (i < t.m ? i : 0) * t.a_row_stride;
+    const int64_t ks = t.a_k_stride;
+    int64_t offset = 0;
+#pragma GCC unroll 4
+    for (int64_t p = 0; p < k; ++p) {
+      const __m256 b0 = _mm256_load_ps(b);
+      const __m256 b1 = NV > 1 ? _mm256_load_ps(b + 8) : b0;
+#pragma GCC unroll 6
+      for (int i = 0; i < kMR; ++i) {
+        const __m256 ai = _mm256_broadcast_ss(rows[i] + offset);
+        acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+        if (NV > 1) acc[i][NV - 1] = _mm256_fmadd_ps(ai, b1, acc[i][NV - 1]);
+      }
+      offset += ks;
+      b += kNR;
+    }
+  }
+  store_tile<NV>(t, acc);
+}
+
+void sgemm_avx2_6x16(const SgemmTile& t) {
+  if (t.n > 8) {
+    if (t.a_packed) tile_kernel<2, true>(t);
+    else tile_kernel<2, false>(t);
+  } else {
+    if (t.a_packed) tile_kernel<1, true>(t);
+    else tile_kernel<1, false>(t);
+  }
+}
+
+// 10 independent FMA chains per thread (more than the 2 pipes x 4-cycle latency need).
+double fma_peak_gflops(int threads) {
+  const int64_t iters = 4000000;
+  auto start = std::chrono::steady_clock::now();
+  float sink = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+  {
+    __m256 x[10];
+    for (int j = 0; j < 10; ++j) x[j] = _mm256_set1_ps(1.0f + j * 1e-3f);
+    const __m256 m = _mm256_set1_ps(0.9999999f), c = _mm256_set1_ps(1e-7f);
+    for (int64_t it = 0; it < iters; ++it)
+#pragma GCC unroll 10
+      for (int j = 0; j < 10; ++j) x[j] = _mm256_fmadd_ps(x[j], m, c);
+    __m256 s = x[0];
+    for (int j = 1; j < 10; ++j) s = _mm256_add_ps(s, x[j]);
+    float lanes[8];
+    _mm256_storeu_ps(lanes, s);
+    sink += lanes[0];
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return sink != 0 ? 2.0 * 8 * 10 * iters * threads / seconds / 1e9 : 0.0;
+}
+
+}  // namespace
+
+void fill_gemm(Table& t) {
+  SgemmConfig c;
+  c.kernel = sgemm_avx2_6x16;
+  c.name = "sgemm_avx2_6x16";
+  c.mr = kMR;
+  c.nr = kNR;
+  // KC: the 16 x KC B sliver (16 KiB at 256) stays in L1 while the MC x KC A block streams from L2;
+  // MC: A block 144 x 256 x 4 B = 144 KiB of the 1+ MiB L2; NC: B panel 256 x 4080 x 4 B = 4 MiB in L3.
+  c.kc = 256;
+  c.mc = 144;
+  c.nc = 4080;
+  t.sgemm = c;
+  t.fma_peak_gflops = fma_peak_gflops;
+}
+
+}  // namespace avx2
+}  // namespace kernels
+}  // namespace ember

@@ -1,0 +1,217 @@
+// AVX-512 sgemm micro-kernel sgemm_avx512_12x32: the AVX2 6x16 kernel's logic with zmm registers, a 12x32
+// tile in 24 accumulators (12 rows x 2 vectors), A broadcast from a packed or strided sliver, B from the
+// packed sliver. Edge tiles use mask registers; alpha, beta, bias and ReLU/GELU are applied in registers.
+// A tile with n <= 16 runs a 12x16 variant. Also the FMA probe for zmm.
+// GCC 12 warns about _mm512_undefined_* inside its own intrinsic headers (a known false positive).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <chrono>
+
+#include "kernels/kernels.h"
+
+namespace ember {
+namespace kernels {
+namespace avx512 {
+namespace {
+
+constexpr int kMR = 12, kNR = 32;
+
+// e^x (Cephes-style: 2^n * p(r), |r| <= ln2/2), clamped to avoid inf/denormals.
+inline __m512 exp_ps(__m512 x) {
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+// 0.5 x (1 + erf(x / sqrt 2)) with erfc(z) = t P(t) e^{-z^2}, t = 1 / (1 + 0.3275911 z) (|error| < 2e-7).
+inline __m512 gelu_erf_ps(__m512 x) {
+  __m512 z = _mm512_abs_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f)));
+  __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(z, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
+  __m512 p = _mm512_set1_ps(1.061405429f);
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
+  __m512 erfc = _mm512_mul_ps(_mm512_mul_ps(p, t), exp_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), z), z)));
+  // 1 + erf(x/sqrt2) = erfc(|z|) for x < 0, 2 - erfc(|z|) for x >= 0.
+  __mmask16 negative = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+  __m512 one_plus_erf = _mm512_mask_blend_ps(negative, _mm512_sub_ps(_mm512_set1_ps(2.0f), erfc), erfc);
+  return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), one_plus_erf);
+}
+
+// 0.5 x (1 + tanh(u)) = x / (1 + e^{-2u}), u = sqrt(2/pi) (x + 0.044715 x^3).
+inline __m512 gelu_tanh_ps(__m512 x) {
+  __m512 x2 = _mm512_mul_ps(x, x);
+  __m512 u = _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.79788456080286536f)),
+                           _mm512_fmadd_ps(x2, _mm512_set1_ps(0.044715f), _mm512_set1_ps(1.0f)));
+  __m512 e = exp_ps(_mm512_mul_ps(u, _mm512_set1_ps(-2.0f)));
+  return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+inline __m512 activate(__m512 v, GemmActivation act) {
+  switch (act) {
+    case GemmActivation::Relu: return _mm512_max_ps(v, _mm512_setzero_ps());
+    case GemmActivation::Gelu: return gelu_erf_ps(v);
+    case GemmActivation::GeluTanh: return gelu_tanh_ps(v);
+    default: return v;
+  }
+}
+
+// C tile = act(alpha * acc + beta * C + bias) for the valid m x n part (fully unrolled: constant indices).
+template <int NV>
+inline void store_tile(const SgemmTile& t, __m512 (&acc)[kMR][NV]) {
+  const int last_lanes = t.n - 16 * (NV - 1);
+  const bool partial = last_lanes < 16;
+  const __mmask16 mask = static_cast<__mmask16>((1u << last_lanes) - 1u);
+  const __m512 alpha = _mm512_set1_ps(t.alpha), beta = _mm512_set1_ps(t.beta);
+  const bool scale = t.alpha != 1.0f, use_beta = t.beta != 0.0f;
+  const bool col_bias = t.bias && !t.bias_per_row, row_bias = t.bias && t.bias_per_row;
+  __m512 bias[NV];
+#pragma GCC unroll 2
+  for (int v = 0; v < NV; ++v) {
+    bias[v] = _mm512_setzero_ps();
+    if (col_bias)
+      bias[v] = (v == NV - 1 && partial) ? _mm512_maskz_loadu_ps(mask, t.bias + 16 * v) : _mm512_loadu_ps(t.bias + 16 * v);
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < kMR; ++i) {
+    if (i >= t.m) break;
+    float* c = t.c + i * t.c_row_stride;
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) {
+      const bool masked = v == NV - 1 && partial;
+      __m512 x = acc[i][v];
+      if (scale) x = _mm512_mul_ps(x, alpha);
+      if (use_beta) {
+        __m512 old = masked ? _mm512_maskz_loadu_ps(mask, c + 16 * v) : _mm512_loadu_ps(c + 16 * v);
+        x = _mm512_fmadd_ps(beta, old, x);
+      }
+      if (col_bias) x = _mm512_add_ps(x, bias[v]);
+      if (row_bias) x = _mm512_add_ps(x, _mm512_set1_ps(t.bias[i]));
+      if (t.act != GemmActivation::None) x = activate(x, t.act);
+      if (masked) _mm512_mask_storeu_ps(c + 16 * v, mask, x);
+      else _mm512_storeu_ps(c + 16 * v, x);
+    }
+  }
+}
+
+// NV = vectors of 16 columns computed (1 or 2); kPackedA: A sliver packed (element (i, p) at a[p*MR + i]).
+template <int NV, bool kPackedA>
+void tile_kernel(const SgemmTile& t) {
+  __m512 acc[kMR][NV];
+#pragma GCC unroll 12
+  for (int i = 0; i < kMR; ++i)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  // Bring the C tile toward L1 while the k loop runs (first and last column of each row).
+  for (int i = 0; i < t.m; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(t.c + i * t.c_row_stride), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(t.c + i * t.c_row_stride + t.n - 1), _MM_HINT_T0);
+  }
+
+  const float* b = t.b;
+  const int64_t k = t.k;
+  if (kPackedA) {
+    const float* a = t.a;
+#pragma GCC unroll 4
+    for (int64_t p = 0; p < k; ++p) {
+      _mm_prefetch(reinterpret_cast<const char*>(a + 128), _MM_HINT_T0);
+      const __m512 b0 = _mm512_load_ps(b);
+      const __m512 b1 = NV > 1 ? _mm512_load_ps(b + 16) : b0;
+#pragma GCC unroll 12
+      for (int i = 0; i < kMR; ++i) {
+        const __m512 ai = _mm512_set1_ps(a[i]);
+        acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+        if (NV > 1) acc[i][NV - 1] = _mm512_fmadd_ps(ai, b1, acc[i][NV - 1]);
+      }
+      a += kMR;
+      b += kNR;
+    }
+  } else {
+    // Rows past m point at row 0 (valid memory); their results are never stored.
+    const float* rows[kMR];
+#pragma GCC unroll 12
+    for (int i = 0; i < kMR; ++i) rows[i] = t.a + (i < t.m ? i : 0) * t.a_row_stride;
+    const int64_t ks = t.a_k_stride;
+    int64_t offset = 0;
+#pragma GCC unroll 2
+    for (int64_t p = 0; p < k; ++p) {
+      const __m512 b0 = _mm512_load_ps(b);
+      const __m512 b1 = NV > 1 ? _mm512_load_ps(b + 16) : b0;
+#pragma GCC unroll 12
+      for (int i = 0; i < kMR; ++i) {
+        const __m512 ai = _mm512_set1_ps(rows[i][offset]);
+        acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+        if (NV > 1) acc[i][NV - 1] = _mm512_fmadd_ps(ai, b1, acc[i][NV - 1]);
+      }
+      offset += ks;
+      b += kNR;
+    }
+  }
+  store_tile<NV>(t, acc);
+}
+
+void sgemm_avx512_12x32(const SgemmTile& t) {
+  if (t.n > 16) {
+    if (t.a_packed) tile_kernel<2, true>(t);
+    else tile_kernel<2, false>(t);
+  } else {
+    if (t.a_packed) tile_kernel<1, true>(t);
+    else tile_kernel<1, false>(t);
+  }
+}
+
+// 12 independent zmm FMA chains per thread (2 pipes x 4-cycle latency need 8).
+double fma_peak_gflops(int threads) {
+  const int64_t iters = 4000000;
+  auto start = std::chrono::steady_clock::now();
+  float sink = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+  {
+    __m512 x[12];
+    for (int j = 0; j < 12; ++j) x[j] = _mm512_set1_ps(1.0f + j * 1e-3f);
+    const __m512 m = _mm512_set1_ps(0.9999999f), c = _mm512_set1_ps(1e-7f);
+    for (int64_t it = 0; it < iters; ++it)
+#pragma GCC unroll 12
+      for (int j = 0; j < 12; ++j) x[j] = _mm512_fmadd_ps(x[j], m, c);
+    __m512 s = x[0];
+    for (int j = 1; j < 12; ++j) s = _mm512_add_ps(s, x[j]);
+    sink += _mm512_reduce_add_ps(s);
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return sink != 0 ? 2.0 * 16 * 12 * iters * threads / seconds / 1e9 : 0.0;
+}
+
+}  // namespace
+
+void fill_gemm(Table& t) {
+  SgemmConfig c;
+  c.kernel = sgemm_avx512_12x32;
+  c.name = "sgemm_avx512_12x32";
+  c.mr = kMR;
+  c.nr = kNR;
+  // KC: the 32 x KC B sliver (24 KiB at 192) stays in a 32-48 KiB L1 next to the 12 x KC A sliver;
+  // MC: A block 240 x 192 x 4 B = 180 KiB of the 1+ MiB L2; NC: B panel 192 x 4096 x 4 B = 3 MiB in L3.
+  c.kc = 192;
+  c.mc = 240;
+  c.nc = 4096;
+  t.sgemm = c;
+  t.fma_peak_gflops = fma_peak_gflops;
+}
+
+}  // namespace avx512
+}  // namespace kernels
+}  // namespace ember

@@ -1,0 +1,184 @@
+// linear: y = act(x W^T + b) as one op, bias and activation fused into the GEMM epilogue. Backward:
+// dY' = dY * act'(.), dX = dY' W, dW = dY'^T X, db = column sums of dY'; the transposes are strides handed to
+// the GEMM driver (packing absorbs them), never materialised. Saves x, W, and y (ReLU) or the pre-activation (GELU).
+#include <cmath>
+#include <vector>
+
+#include "autograd/node.h"
+#include "kernels/gemm/gemm.h"
+#include "kernels/kernels.h"
+#include "ops/gemm_operands.h"
+#include "ops/ops.h"
+
+namespace ember {
+namespace {
+
+using gemm_operands::as_row_matrix;
+using gemm_operands::RowMatrix;
+
+kernels::GemmActivation gemm_activation(Activation act) {
+  switch (act) {
+    case Activation::Relu: return kernels::GemmActivation::Relu;
+    case Activation::Gelu: return kernels::GemmActivation::Gelu;
+    case Activation::GeluTanh: return kernels::GemmActivation::GeluTanh;
+    default: return kernels::GemmActivation::None;
+  }
+}
+
+// y[i] = act(pre[i]) over n contiguous elements (GELU only; used when the pre-activation must be kept).
+void activation_forward(const float* pre, float* y, int64_t n, Activation act) {
+  const kernels::Table& t = kernels::table();
+  (act == Activation::Gelu ? t.gelu : t.gelu_tanh)(pre, y, n);
+}
+void activation_forward(const double* pre, double* y, int64_t n, Activation act) {
+  for (int64_t i = 0; i < n; ++i) y[i] = kernels::activate_scalar(pre[i], gemm_activation(act));
+}
+
+// g[i] *= act'(saved[i]) in place; saved is y for ReLU, the pre-activation for GELU.
+void activation_backward(const float* saved, float* g, int64_t n, Activation act) {
+  const kernels::Table& t = kernels::table();
+  if (act == Activation::Relu) {
+    for (int64_t i = 0; i < n; ++i) g[i] = saved[i] > 0.0f ? g[i] : 0.0f;
+  } else {
+    (act == Activation::Gelu ? t.gelu_backward : t.gelu_tanh_backward)(saved, g, g, n);
+  }
+}
+void activation_backward(const double* saved, double* g, int64_t n, Activation act) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double x = saved[i];
+    double d;
+    if (act == Activation::Relu) {
+      d = x > 0.0 ? 1.0 : 0.0;
+    } else if (act == Activation::Gelu) {
+      d = 0.5 * (1.0 + std::erf(x * 0.70710678118654752)) + x * 0.39894228040143268 * std::exp(-0.5 * x * x);
+    } else {
+      const double c = 0.79788456080286536, u = c * (x + 0.044715 * x * x * x), th = std::tanh(u);
+      d = 0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * c * (1.0 + 3.0 * 0.044715 * x * x);
+    }
+    g[i] *= d;
+  }
+}
+
+template <typename T>
+Tensor linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act, bool keep_pre,
+                      Tensor* pre_out) {
+  const int64_t out_features = weight.shape()[0], in_features = weight.shape()[1];
+  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
+  out_shape.push_back(out_features);
+  RowMatrix X = as_row_matrix(x);
+  Tensor bias_c = bias.defined() && bias.strides()[0] != 1 && out_features > 1 ? gemm_operands::contiguous_copy(bias) : bias;
+  Tensor y = empty(out_shape, x.dtype());
+  kernels::Epilogue<T> ep;
+  ep.bias = bias_c.defined() ? bias_c.data<T>() : nullptr;
+  ep.act = keep_pre ? kernels::GemmActivation::None : gemm_activation(act);
+  kernels::gemm(X.rows, out_features, in_features, T(1), X.data<T>(), X.row_stride, X.col_stride, weight.data<T>(),
+                weight.strides()[1], weight.strides()[0], T(0), y.data<T>(), out_features, 1, &ep);
+  if (!keep_pre) return y;
+  *pre_out = y;
+  Tensor activated = empty(out_shape, x.dtype());
+  activation_forward(y.data<T>(), activated.data<T>(), y.numel(), act);
+  return activated;
+}
+
+template <typename T>
+void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& saved, Activation act, const Tensor& grad,
+                     Tensor* dx, Tensor* dw, Tensor* db) {
+  const int64_t out_features = weight.shape()[0], in_features = weight.shape()[1];
+  RowMatrix G = as_row_matrix(grad);
+  const int64_t rows = G.rows;
+  const T* g = G.data<T>();
+  int64_t rsG = G.row_stride, csG = G.col_stride;
+  Tensor g_act;
+  if (act != Activation::None) {
+    // dY' = dY * act'(saved), contiguous (rows, out).
+    g_act = gemm_operands::contiguous_copy(grad);
+    activation_backward(saved.data<T>(), g_act.data<T>(), g_act.numel(), act);
+    g = g_act.data<T>();
+    rsG = out_features;
+    csG = 1;
+  }
+  if (dx) {
+    *dx = empty(x.shape(), x.dtype());
+    kernels::gemm(rows, in_features, out_features, T(1), g, rsG, csG, weight.data<T>(), weight.strides()[0],
+                  weight.strides()[1], T(0), dx->data<T>(), in_features, 1);
+  }
+  if (dw) {
+    RowMatrix X = as_row_matrix(x);
+    *dw = empty({out_features, in_features}, x.dtype());
+    kernels::gemm(out_features, in_features, rows, T(1), g, csG, rsG, X.data<T>(), X.row_stride, X.col_stride, T(0),
+                  dw->data<T>(), in_features, 1);
+  }
+  if (db) {
+    std::vector<double> sums(static_cast<size_t>(out_features), 0.0);
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* row = g + r * rsG;
+      if (csG == 1)
+        for (int64_t j = 0; j < out_features; ++j) sums[j] += row[j];
+      else
+        for (int64_t j = 0; j < out_features; ++j) sums[j] += row[j * csG];
+    }
+    *db = empty({out_features}, x.dtype());
+    T* out = db->data<T>();
+    for (int64_t j = 0; j < out_features; ++j) out[j] = static_cast<T>(sums[j]);
+  }
+}
+
+struct LinearBackward : autograd::Node {
+  autograd::SavedTensor x, weight, activation_input;   // activation_input: y (ReLU) or pre-activation (GELU)
+  Activation act = Activation::None;
+  const char* name() const override { return "LinearBackward0"; }
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
+    Tensor xv = x.get(), wv = weight.get(), saved = activation_input.get();
+    Tensor dx, dw, db;
+    const bool need_x = next_edges[0].fn != nullptr, need_w = next_edges[1].fn != nullptr,
+               need_b = next_edges.size() > 2 && next_edges[2].fn != nullptr;
+    dispatch_floating(xv.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      linear_backward<T>(xv, wv, saved, act, grads[0], need_x ? &dx : nullptr, need_w ? &dw : nullptr,
+                         need_b ? &db : nullptr);
+    });
+    return {dx, dw, db};
+  }
+  void release_saved() override { x.reset(); weight.reset(); activation_input.reset(); }
+};
+
+void check_linear_args(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  EMBER_CHECK(x.defined() && weight.defined(), ValueError, "linear: expected input and weight tensors");
+  EMBER_CHECK(weight.dim() == 2, ValueError, "linear: weight must be 2-D (out_features, in_features), got shape ",
+              shape_str(weight.shape()));
+  EMBER_CHECK(x.dim() >= 1, ValueError, "linear: input must be at least 1-D, got a 0-D tensor");
+  gemm_operands::check_float_dtypes(x, weight, "linear");
+  EMBER_CHECK(x.shape().back() == weight.shape()[1], ValueError, "linear: input of shape ", shape_str(x.shape()),
+              " has ", x.shape().back(), " features but weight of shape ", shape_str(weight.shape()), " expects ",
+              weight.shape()[1]);
+  if (bias.defined()) {
+    EMBER_CHECK(bias.dtype() == x.dtype(), TypeError, "linear: bias dtype ", dtype_name(bias.dtype()),
+                " does not match input dtype ", dtype_name(x.dtype()));
+    EMBER_CHECK(bias.dim() == 1 && bias.shape()[0] == weight.shape()[0], ValueError, "linear: bias must have shape (",
+                weight.shape()[0], ",), got ", shape_str(bias.shape()));
+  }
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act) {
+  check_linear_args(x, weight, bias);
+  auto node = autograd::make_node<LinearBackward>({&x, &weight, &bias});
+  const bool keep_pre = node && (act == Activation::Gelu || act == Activation::GeluTanh);
+  Tensor pre;
+  Tensor y = dispatch_floating(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    return linear_forward<T>(x, weight, bias, act, keep_pre, &pre);
+  });
+  if (node) {
+    node->x = autograd::SavedTensor(x);
+    node->weight = autograd::SavedTensor(weight);
+    if (act == Activation::Relu) node->activation_input = autograd::SavedTensor(y);
+    if (keep_pre) node->activation_input = autograd::SavedTensor(pre);
+    node->act = act;
+    autograd::set_history(y, node);
+  }
+  return y;
+}
+
+}  // namespace ember
