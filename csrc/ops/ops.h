@@ -145,6 +145,25 @@ Tensor bmm(const Tensor& a, const Tensor& b);
 enum class Activation { None, Relu, Gelu, GeluTanh };
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Activation act = Activation::None);
 
+// ---- nn layers and losses (norm.cpp, loss.cpp, embedding.cpp, pad.cpp)
+// Normalises over the trailing dims `normalized_shape`; weight and bias (that shape) may be undefined.
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+// x is (N, C, *). training: batch statistics, and the running stats (when defined) are updated in place as
+// running = (1 - momentum) * running + momentum * batch (unbiased variance); else the running stats are used.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+enum class Reduction { None, Mean, Sum };
+// input (N, C, d1, ...) or (C); target: int64 class indices (N, d1, ...) / (), or probabilities like input.
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
+                     Reduction reduction = Reduction::Mean, int64_t ignore_index = -100, double label_smoothing = 0.0);
+Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
+                Reduction reduction = Reduction::Mean, int64_t ignore_index = -100);
+// weight (V, D), indices int64 of any shape -> (*indices.shape, D); padding_idx rows get no gradient.
+Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx = std::nullopt);
+// pad = (last_left, last_right, second_last_left, ...) as torch.nn.functional.pad; negative values crop.
+Tensor constant_pad(const Tensor& x, const std::vector<int64_t>& pad, double value = 0.0);
+
 // ---- operators for C++ users
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
