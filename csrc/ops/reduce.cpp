@@ -16,6 +16,7 @@ ReducePlan plan_reduce(const Tensor& x, const Dims& dims, bool keepdim, const ch
   p.reduced.assign(n, dims.empty());
   for (int64_t d : dims) {
     int64_t w = wrap_dim(d, n, op);
+    if (n == 0) continue;   // a 0-d tensor accepts dim 0 / -1 and has nothing to reduce
     EMBER_CHECK(!p.reduced[w] || dims.empty(), ValueError, op, ": dim ", w, " appears multiple times in the list of dims");
     p.reduced[w] = true;
   }

@@ -11,6 +11,7 @@ from ._tensor import (tensor, as_tensor, arange, randint, zeros_like, ones_like,
                       randn_like, is_tensor, numel)
 from ._C import (cat, concatenate, concat, stack, split, chunk, unbind, index_select, masked_select, gather, scatter_add,
                  nonzero)
+from ._C import (max, min, amax, amin, argmax, argmin, var, std, softmax, log_softmax, logsumexp, all, any)
 from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode
 from . import autograd
 from .io import save, load
