@@ -76,6 +76,18 @@ void bind_nn(py::module_& m) {
   }, py::arg("input"), py::arg("target"), py::arg("weight") = py::none(), py::arg("reduction") = "mean",
      py::arg("ignore_index") = -100, "Negative log-likelihood of log-probabilities at class-index targets.");
 
+  m.def("binary_cross_entropy", [](py::object input, py::object target) {
+    const char* op = "binary_cross_entropy";
+    return binary_cross_entropy(required_tensor(input, op, "input"), required_tensor(target, op, "target"));
+  }, py::arg("input"), py::arg("target"), "Elementwise BCE of probabilities (logs clamped at -100), unreduced.");
+
+  m.def("binary_cross_entropy_with_logits", [](py::object input, py::object target, py::object pos_weight) {
+    const char* op = "binary_cross_entropy_with_logits";
+    return binary_cross_entropy_with_logits(required_tensor(input, op, "input"), required_tensor(target, op, "target"),
+                                            optional_tensor(pos_weight, op, "pos_weight"));
+  }, py::arg("input"), py::arg("target"), py::arg("pos_weight") = py::none(),
+     "Elementwise, numerically stable BCE from logits, unreduced; pos_weight has the input's shape.");
+
   m.def("embedding", [](py::object weight, py::object indices, py::object padding_idx) {
     const char* op = "embedding";
     std::optional<int64_t> pad;

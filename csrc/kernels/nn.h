@@ -67,6 +67,21 @@ template <typename T>
 void nll_backward(const int64_t* target, const T* weight, const T* grad_loss, T* grad_logp, int64_t C, int64_t L,
                   int64_t p_begin, int64_t p_end, int64_t ignore_index);
 
+// ---- binary cross-entropy, elementwise (weights and reduction are applied by the caller); all arrays (n).
+// loss = -(y log x + (1 - y) log(1 - x)) with each log clamped to >= -100 (PyTorch's rule).
+template <typename T>
+void bce_forward(const T* x, const T* y, T* loss, int64_t n);
+// grad_x = g (x - y) / max(x (1 - x), 1e-12); grad_y = g (log(1 - x) - log x) (clamped logs); either may be null.
+template <typename T>
+void bce_backward(const T* x, const T* y, const T* grad, T* grad_x, T* grad_y, int64_t n);
+// From logits, stable: loss = (1 - y) x + (1 + (pw - 1) y) softplus(-x); pos_weight pw may be null (= 1).
+template <typename T>
+void bce_logits_forward(const T* x, const T* y, const T* pos_weight, T* loss, int64_t n);
+// grad_x = g (sigmoid(x) (pw y + 1 - y) - pw y); grad_y = g ((pw - 1) softplus(-x) - x); either may be null.
+template <typename T>
+void bce_logits_backward(const T* x, const T* y, const T* pos_weight, const T* grad, T* grad_x, T* grad_y,
+                         int64_t n);
+
 // ---- embedding: out[i, :] = weight[indices[i], :]; weight is (V, D), indices (n), out (n, D)
 template <typename T>
 void embedding_forward(const T* weight, const int64_t* indices, T* out, int64_t n, int64_t D);

@@ -60,8 +60,8 @@ void check_class_target(const Tensor& target, const LossLayout& layout, int64_t 
 
 Tensor checked_weight(const Tensor& weight, const LossLayout& layout, DType dtype, const char* op) {
   if (!weight.defined()) return Tensor();
-  EMBER_CHECK(weight.dim() == 1 && weight.shape()[0] == layout.C, ValueError, op, ": expected a weight of shape (",
-              layout.C, ") (one per class), got ", shape_str(weight.shape()));
+  EMBER_CHECK(weight.dim() == 1 && weight.shape()[0] == layout.C, ValueError, op, ": expected a weight of shape ",
+              shape_str({layout.C}), " (one per class), got ", shape_str(weight.shape()));
   EMBER_CHECK(is_floating(weight.dtype()), TypeError, op, ": expected a floating point weight, got ",
               dtype_name(weight.dtype()));
   EMBER_CHECK(!(weight.requires_grad() && autograd::grad_enabled()), NotImplementedError, op,

@@ -87,7 +87,8 @@ struct BatchNormBackward : autograd::Node {
     Tensor xv = contiguous(x.get()), wv = contiguous_or_undefined(weight.get());
     Tensor mv = mean.get(), rv = rstd.get(), gy = contiguous(grads[0]);
     const int64_t N = xv.shape()[0], C = xv.shape()[1], L = xv.numel() / std::max<int64_t>(N * C, 1);
-    const bool want_x = needs(*this, 0), want_w = needs(*this, 1), want_b = needs(*this, 2);
+    // inputs: x, running_mean, running_var, weight, bias
+    const bool want_x = needs(*this, 0), want_w = needs(*this, 3), want_b = needs(*this, 4);
     Tensor gx = want_x ? empty(xv.shape(), xv.dtype()) : Tensor();
     Tensor gw = want_w ? empty({C}, xv.dtype()) : Tensor(), gb = want_b ? empty({C}, xv.dtype()) : Tensor();
     dispatch_floating(xv.dtype(), [&](auto tag) {

@@ -13,10 +13,11 @@ namespace ember {
 struct Scalar {
   double value = 0.0;
   bool is_integral = false;
+  bool is_bool = false;   // Python bool: keeps a bool tensor bool (True + bool tensor stays bool, as PyTorch)
   Scalar(double v) : value(v) {}                                   // NOLINT
   Scalar(int v) : value(v), is_integral(true) {}                   // NOLINT
   Scalar(int64_t v) : value(static_cast<double>(v)), is_integral(true) {}   // NOLINT
-  Scalar(bool v) : value(v ? 1.0 : 0.0), is_integral(true) {}     // NOLINT
+  Scalar(bool v) : value(v ? 1.0 : 0.0), is_integral(true), is_bool(true) {}   // NOLINT
 };
 
 // ---- creation (creation.cpp, random.cpp)
@@ -162,6 +163,10 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
                      Reduction reduction = Reduction::Mean, int64_t ignore_index = -100, double label_smoothing = 0.0);
 Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
                 Reduction reduction = Reduction::Mean, int64_t ignore_index = -100);
+// Elementwise (unreduced) binary cross-entropy of probabilities / of logits; target has the input's shape;
+// pos_weight (may be undefined) has it too (callers expand it).
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target);
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& pos_weight = Tensor());
 // weight (V, D), indices int64 of any shape -> (*indices.shape, D); padding_idx rows get no gradient.
 Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx = std::nullopt);
 // pad = (last_left, last_right, second_last_left, ...) as torch.nn.functional.pad; negative values crop.

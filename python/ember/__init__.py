@@ -14,8 +14,10 @@ from ._C import (cat, concatenate, concat, stack, split, chunk, unbind, index_se
 from ._C import (max, min, amax, amin, argmax, argmin, var, std, softmax, log_softmax, logsumexp, all, any)
 from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode
 from . import autograd
+from ._C import from_dlpack
 from .io import save, load
 from . import data
+from . import nn, optim
 
 __version__ = _C.build_info()["version"]
 

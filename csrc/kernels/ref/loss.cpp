@@ -18,8 +18,10 @@ double logsumexp(const T* x, int64_t C, int64_t L) {
   double m = -std::numeric_limits<double>::infinity();
   for (int64_t c = 0; c < C; ++c) m = std::max(m, static_cast<double>(x[c * L]));
   if (std::isinf(m)) return m;   // all -inf (or +inf present): the result is that infinity
+  // exp in T (float exp is several times faster than double exp); the sum in double
+  const T shift = static_cast<T>(m);
   double s = 0.0;
-  for (int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(x[c * L]) - m);
+  for (int64_t c = 0; c < C; ++c) s += static_cast<double>(std::exp(x[c * L] - shift));
   return m + std::log(s);
 }
 
@@ -72,11 +74,12 @@ void cross_entropy_backward(const T* logits, const int64_t* target, const T* wei
       for (int64_t c = 0; c < C; ++c) wsum += weight ? static_cast<double>(weight[c]) : 1.0;
       total += uniform * wsum;
     }
-    const double m = lse[p], scale = grad_loss[p];
+    const double scale = grad_loss[p];
+    const T lse_t = lse[p];
     for (int64_t c = 0; c < C; ++c) {
       const double w = weight ? static_cast<double>(weight[c]) : 1.0;
       const double q = (c == t ? 1.0 - smoothing : 0.0) + uniform;
-      const double prob = std::exp(static_cast<double>(x[c * L]) - m);
+      const double prob = static_cast<double>(std::exp(x[c * L] - lse_t));
       g[c * L] = static_cast<T>(scale * (prob * total - w * q));
     }
   }
@@ -116,11 +119,12 @@ void cross_entropy_prob_backward(const T* logits, const T* probs, const T* weigh
     for (int64_t c = 0; c < C; ++c)
       total += (weight ? static_cast<double>(weight[c]) : 1.0) *
                ((1.0 - smoothing) * static_cast<double>(q[c * L]) + uniform);
-    const double m = lse[p], scale = grad_loss[p];
+    const double scale = grad_loss[p];
+    const T lse_t = lse[p];
     for (int64_t c = 0; c < C; ++c) {
       const double w = weight ? static_cast<double>(weight[c]) : 1.0;
       const double qc = (1.0 - smoothing) * static_cast<double>(q[c * L]) + uniform;
-      const double prob = std::exp(static_cast<double>(x[c * L]) - m);
+      const double prob = static_cast<double>(std::exp(x[c * L] - lse_t));
       g[c * L] = static_cast<T>(scale * (prob * total - w * qc));
     }
   }
