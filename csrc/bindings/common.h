@@ -58,5 +58,6 @@ void bind_reductions(py::module_& m);
 void bind_linalg(py::module_& m);
 void bind_nn(py::module_& m);
 void bind_optim(py::module_& m);
+void bind_conv(py::module_& m);
 
 }  // namespace ember

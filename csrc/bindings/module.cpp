@@ -61,4 +61,5 @@ PYBIND11_MODULE(_C, m) {
   bind_linalg(m);
   bind_nn(m);
   bind_optim(m);
+  bind_conv(m);
 }
