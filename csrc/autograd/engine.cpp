@@ -120,7 +120,8 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
           if (replaced.defined()) grads[i] = replaced;
         }
       if (i < node->retained.size())
-        if (auto target = node->retained[i].lock()) target->grad = clone(grads[i]).impl_ptr();
+        if (auto target = node->retained[i].lock())   // accumulates across backward calls, as a leaf's .grad
+          target->grad = (target->grad ? add(Tensor(target->grad), grads[i]) : clone(grads[i])).impl_ptr();
     }
 
     bool is_accumulator = dynamic_cast<AccumulateGrad*>(node) != nullptr;

@@ -3,6 +3,15 @@
 
 namespace ember {
 
+PyTypeObject* tensor_type() {
+  static PyTypeObject* type = nullptr;
+  if (!type) {
+    py::handle h = py::detail::get_type_handle(typeid(TensorImpl), false);
+    type = reinterpret_cast<PyTypeObject*>(h.ptr());
+  }
+  return type;
+}
+
 bool try_tensor(py::handle obj, Tensor& out) {
   py::detail::make_caster<Tensor> caster;
   if (!caster.load(obj, false)) return false;

@@ -8,6 +8,13 @@
 #include "core/tensor.h"
 #include "ops/ops.h"
 
+namespace ember {
+// The Python type of ember.Tensor (null before bind_tensor ran). Used to reject non-tensors cheaply: pybind11's
+// generic loader would otherwise look up a module-local attribute on e.g. `float`, raising and formatting an
+// AttributeError on every `tensor * 2.0`.
+PyTypeObject* tensor_type();
+}  // namespace ember
+
 namespace pybind11 {
 namespace detail {
 
@@ -16,6 +23,8 @@ struct type_caster<ember::Tensor> {
  public:
   PYBIND11_TYPE_CASTER(ember::Tensor, const_name("Tensor"));
   bool load(handle src, bool convert) {
+    PyTypeObject* type = ember::tensor_type();
+    if (type && !PyObject_TypeCheck(src.ptr(), type)) return false;
     copyable_holder_caster<ember::TensorImpl, std::shared_ptr<ember::TensorImpl>> inner;
     if (!inner.load(src, convert)) return false;
     value = ember::Tensor(static_cast<std::shared_ptr<ember::TensorImpl>&>(inner));

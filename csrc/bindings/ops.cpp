@@ -73,6 +73,14 @@ void bind_ops(py::module_& m) {
     return py::cast(binary(BinaryOp::Add, parse_scalar(b, "add"), a));
   }, py::is_operator());
   def_binary(m, cls, "sub", "__sub__", "__rsub__", BinaryOp::Sub);
+  auto sub_alpha = [](const Tensor& a, py::object b, py::object alpha) {   // replaces the plain sub above
+    if (alpha.is_none()) return binary_py(BinaryOp::Sub, a, b, false, "sub");
+    return sub(a, as_tensor_operand(b, a, "sub"), parse_scalar(alpha, "sub"));
+  };
+  m.attr("sub") = py::cpp_function(sub_alpha, py::name("sub"), py::arg("input"), py::arg("other"), py::kw_only(),
+                                   py::arg("alpha") = py::none());
+  cls.attr("sub") = py::cpp_function(sub_alpha, py::name("sub"), py::is_method(cls), py::arg("other"), py::kw_only(),
+                                     py::arg("alpha") = py::none());
   def_binary(m, cls, "mul", "__mul__", "__rmul__", BinaryOp::Mul);
   def_binary(m, cls, "div", "__truediv__", "__rtruediv__", BinaryOp::Div);
   def_binary(m, cls, "pow", "__pow__", "__rpow__", BinaryOp::Pow);

@@ -24,14 +24,17 @@ Table build(const char* level) {
   Table t;
   ref::fill(t);
   ref::fill_gemm(t);
+  ref::fill_optim(t);
   t.isa = "ref";
   if (std::strcmp(level, "ref") == 0) return t;
   avx2::fill(t);
   avx2::fill_gemm(t);
+  avx2::fill_optim(t);
   t.isa = "avx2";
   if (std::strcmp(level, "avx2") == 0) return t;
   avx512::fill(t);
   avx512::fill_gemm(t);
+  avx512::fill_optim(t);
   t.isa = "avx512";
   return t;
 }

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "kernels/gemm/microkernel.h"
+#include "kernels/optim.h"
 
 namespace ember {
 namespace kernels {
@@ -31,6 +32,11 @@ struct Table {
   // GEMM (kernels/gemm/): the sgemm micro-kernel with its tile and blocking; an FMA throughput probe.
   SgemmConfig sgemm;
   double (*fma_peak_gflops)(int threads);   // measured FMA throughput of this ISA level, GFLOP/s
+  // Optimizer steps (kernels/optim.h), float32; float64 uses kernels::ref::*_f64 at every level.
+  SgdStep<float> sgd_step;
+  AdamStep<float> adam_step;
+  AdagradStep<float> adagrad_step;
+  RmspropStep<float> rmsprop_step;
 };
 
 // The active table (resolved once, thread-safe). EMBER_ISA=ref|avx2|avx512 forces a level.
@@ -41,6 +47,12 @@ const Table* table_for(const char* level);
 namespace ref { void fill(Table& t); void fill_gemm(Table& t); }
 namespace avx2 { void fill(Table& t); void fill_gemm(Table& t); }
 namespace avx512 { void fill(Table& t); void fill_gemm(Table& t); }
+namespace ref { void fill(Table& t); }
+namespace avx2 { void fill(Table& t); }
+namespace avx512 { void fill(Table& t); }
+namespace ref { void fill_optim(Table& t); }
+namespace avx2 { void fill_optim(Table& t); }
+namespace avx512 { void fill_optim(Table& t); }
 
 }  // namespace kernels
 }  // namespace ember

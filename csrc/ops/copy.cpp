@@ -1,6 +1,7 @@
 // Copies and dtype conversion: copy_into (strided, broadcasting, converting), to_dtype, contiguous, clone.
 #include "autograd/node.h"
 #include "ops/ops.h"
+#include "core/threads.h"
 #include "ops/strided_loop.h"
 
 namespace ember {
@@ -20,6 +21,20 @@ struct CloneBackward : autograd::Node {
 }  // namespace
 
 void copy_into(const Tensor& dst, const Tensor& src) {
+  if (dst.shape() == src.shape() && dst.is_contiguous() && src.is_contiguous()) {   // flat fast path
+    dispatch_dtype(dst.dtype(), [&](auto dtag) {
+      using D = decltype(dtag);
+      dispatch_dtype(src.dtype(), [&](auto stag) {
+        using S = decltype(stag);
+        D* d = dst.data<D>();
+        const S* x = src.data<S>();
+        parallel_for(dst.numel(), 65536, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) d[i] = static_cast<D>(x[i]);
+        });
+      });
+    });
+    return;
+  }
   Shape shape = broadcast_shapes(dst.shape(), src.shape(), "copy_");
   EMBER_CHECK(shape == dst.shape(), ValueError, "copy_: source of shape ", shape_str(src.shape()),
               " cannot be broadcast to destination shape ", shape_str(dst.shape()));

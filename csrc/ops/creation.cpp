@@ -60,7 +60,7 @@ Tensor linspace(double start, double end, int64_t steps, DType dtype) {
   EMBER_CHECK(steps >= 0, ValueError, "linspace: number of steps must be non-negative, got ", steps);
   Tensor t = empty({steps}, dtype);
   double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
-  int64_t half = steps / 2;
+  int64_t half = steps == 1 ? 1 : steps / 2;   // a single step is `start`, as PyTorch
   dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     T* p = t.data<T>();

@@ -46,10 +46,38 @@ DType promote_operands(const Tensor& a, const Tensor& b) {
   return category(zero_dim.dtype()) > category(dimmed.dtype()) ? zero_dim.dtype() : dimmed.dtype();
 }
 
+// Stride of an operand in the flat fast path over a contiguous output: 1 when it has the output's shape and is
+// contiguous, 0 when it holds one element, -1 when the general strided loop is needed.
+int64_t flat_stride(const Tensor& t, const Shape& out_shape) {
+  if (t.numel() == 1) return 0;
+  if (t.shape() == out_shape && t.is_contiguous()) return 1;
+  return -1;
+}
+
 // Generic loop for any dtype and stride: out = f(a, b).
 template <typename T, typename Out, typename F>
 void generic_binary(const Tensor& a, const Tensor& b, const Tensor& out, F f) {
   const Shape& shape = out.shape();
+  int64_t sa = flat_stride(a, shape), sb = flat_stride(b, shape);
+  if (sa >= 0 && sb >= 0 && out.is_contiguous()) {   // the common case, without the strided machinery
+    const T* x = a.data<T>();
+    const T* y = b.data<T>();
+    Out* o = out.data<Out>();
+    parallel_for(out.numel(), kElementwiseGrain, [&](int64_t begin, int64_t end) {
+      if (sa == 1 && sb == 1) {
+        for (int64_t i = begin; i < end; ++i) o[i] = static_cast<Out>(f(x[i], y[i]));
+      } else if (sa == 1) {
+        const T yv = y[0];
+        for (int64_t i = begin; i < end; ++i) o[i] = static_cast<Out>(f(x[i], yv));
+      } else if (sb == 1) {
+        const T xv = x[0];
+        for (int64_t i = begin; i < end; ++i) o[i] = static_cast<Out>(f(xv, y[i]));
+      } else {
+        for (int64_t i = begin; i < end; ++i) o[i] = static_cast<Out>(f(x[0], y[0]));
+      }
+    });
+    return;
+  }
   std::array<Shape, 3> strides{out.strides(), broadcast_strides(a, shape), broadcast_strides(b, shape)};
   std::array<char*, 3> base{static_cast<char*>(out.raw_data()), static_cast<char*>(a.raw_data()),
                             static_cast<char*>(b.raw_data())};
@@ -106,6 +134,16 @@ void run_binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out
   kernels::BinaryF32 kernel = a.dtype() == DType::Float32 ? simd_kernel(op) : nullptr;
   if (kernel) {
     const Shape& shape = out.shape();
+    int64_t sa = flat_stride(a, shape), sb = flat_stride(b, shape);
+    if (sa >= 0 && sb >= 0) {   // out is contiguous: one flat row, no stride vectors
+      const float* x = a.data<float>();
+      const float* y = b.data<float>();
+      float* o = out.data<float>();
+      parallel_for(out.numel(), kElementwiseGrain, [&](int64_t begin, int64_t end) {
+        kernel(x + begin * sa, sa, y + begin * sb, sb, o + begin, end - begin);
+      });
+      return;
+    }
     std::array<Shape, 3> strides{out.strides(), broadcast_strides(a, shape), broadcast_strides(b, shape)};
     std::array<char*, 3> base{static_cast<char*>(out.raw_data()), static_cast<char*>(a.raw_data()),
                               static_cast<char*>(b.raw_data())};
@@ -149,6 +187,9 @@ struct BinaryBackward : autograd::Node {
   Scalar alpha = 1;
   autograd::OutputMeta a_meta, b_meta;
   autograd::SavedTensor a, b;
+  // A 0-d operand that needs no gradient (a Python number) costs nothing to keep, so a second backward through
+  // `x * 3` works without retain_graph, as in PyTorch (which saves such numbers as scalars).
+  bool keep_a = false, keep_b = false;
   const char* name() const override {
     switch (op) {
       case BinaryOp::Add: return "AddBackward0";
@@ -160,7 +201,10 @@ struct BinaryBackward : autograd::Node {
       default: return "MinimumBackward0";
     }
   }
-  void release_saved() override { a.reset(); b.reset(); }
+  void release_saved() override {
+    if (!keep_a) a.reset();
+    if (!keep_b) b.reset();
+  }
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
     const Tensor& g = grads[0];
     bool need_a = next_edges[0].fn != nullptr, need_b = next_edges[1].fn != nullptr;
@@ -219,6 +263,10 @@ struct BinaryBackward : autograd::Node {
 
 Tensor binary_impl(BinaryOp op, const Tensor& a, const Tensor& b, Scalar alpha) {
   const char* name = op_name(op);
+  EMBER_CHECK(op != BinaryOp::Sub || (a.dtype() != DType::Bool && b.dtype() != DType::Bool), TypeError,
+              "sub: subtraction, the `-` operator, with a bool tensor is not supported; use logical_xor or ~");
+  EMBER_CHECK(op != BinaryOp::Pow || a.dtype() != DType::Bool || b.dtype() != DType::Bool, TypeError,
+              "pow: not implemented for two bool tensors");
   DType compute = promote_operands(a, b);
   if ((op == BinaryOp::Div && !is_floating(compute)) ) compute = DType::Float32;
   if (op == BinaryOp::Pow && compute == DType::Bool) compute = DType::Int64;
@@ -248,6 +296,8 @@ Tensor binary_impl(BinaryOp op, const Tensor& a, const Tensor& b, Scalar alpha) 
         bool need_a = node->next_edges[0].fn != nullptr, need_b = node->next_edges[1].fn != nullptr;
         if (op != BinaryOp::Mul || need_b) node->a = autograd::SavedTensor(ac);
         if (op != BinaryOp::Mul || need_a) node->b = autograd::SavedTensor(bc);
+        node->keep_a = a.dim() == 0 && !need_a;
+        node->keep_b = b.dim() == 0 && !need_b;
       }
       autograd::set_history(out, node);
     }
@@ -255,32 +305,36 @@ Tensor binary_impl(BinaryOp op, const Tensor& a, const Tensor& b, Scalar alpha) 
   return out;
 }
 
-// The dtype a Python number takes next to a tensor of dtype `d` (PyTorch's "wrapped number" rule).
-DType scalar_dtype(DType d, Scalar s) {
+}  // namespace
+
+DType scalar_operand_dtype(DType d, Scalar s) {
+  if (s.is_bool) return d;
   if (s.is_integral) return d == DType::Bool ? DType::Int64 : d;
   return is_floating(d) ? d : DType::Float32;
 }
-
-}  // namespace
 
 void binary_into(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) { run_binary(op, a, b, out); }
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) { return binary_impl(op, a, b, 1); }
 
 Tensor binary(BinaryOp op, const Tensor& a, Scalar b) {
-  DType d = scalar_dtype(a.dtype(), b);
+  EMBER_CHECK(op != BinaryOp::Sub || !b.is_bool, TypeError,
+              "sub: subtraction, the `-` operator, with a bool is not supported; use logical_xor or ~");
+  EMBER_CHECK(!(op == BinaryOp::Pow && b.is_integral && !b.is_bool && b.value < 0 && !is_floating(a.dtype())),
+              RuntimeError, "pow: integers to negative integer powers are not allowed");
+  DType d = scalar_operand_dtype(a.dtype(), b);
   if (b.is_integral && a.dtype() == DType::Bool && (op >= BinaryOp::Eq)) d = DType::Int64;
   return binary_impl(op, a, scalar_tensor(b, d), 1);
 }
 
 Tensor binary(BinaryOp op, Scalar a, const Tensor& b) {
-  return binary_impl(op, scalar_tensor(a, scalar_dtype(b.dtype(), a)), b, 1);
+  EMBER_CHECK(op != BinaryOp::Sub || !a.is_bool, TypeError,
+              "sub: subtraction, the `-` operator, with a bool is not supported; use logical_xor or ~");
+  return binary_impl(op, scalar_tensor(a, scalar_operand_dtype(b.dtype(), a)), b, 1);
 }
 
 Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) { return binary_impl(BinaryOp::Add, a, b, alpha); }
 Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
-  EMBER_CHECK(a.dtype() != DType::Bool || b.dtype() != DType::Bool, TypeError,
-              "sub: subtraction of two bool tensors is not supported; use logical_xor");
   return binary_impl(BinaryOp::Sub, a, b, alpha);
 }
 Tensor mul(const Tensor& a, const Tensor& b) { return binary_impl(BinaryOp::Mul, a, b, 1); }

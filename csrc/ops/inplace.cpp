@@ -44,8 +44,12 @@ Tensor& binary_inplace(Tensor& x, BinaryOp op, const Tensor& other, Scalar alpha
               " doesn't match the broadcast shape ", shape_str(shape));
   DType result = promote(x.dtype(), other.dtype());
   if (op == BinaryOp::Div && !is_floating(result)) result = DType::Float32;
-  EMBER_CHECK(!(is_floating(result) && !is_floating(x.dtype())), TypeError, name, ": result type ",
+  // as PyTorch's can_cast: no float -> integer and no integer -> bool
+  auto category = [](DType d) { return d == DType::Bool ? 0 : (d == DType::Int64 ? 1 : 2); };
+  EMBER_CHECK(category(result) <= category(x.dtype()), TypeError, name, ": result type ",
               dtype_name(result), " can't be cast to the desired output type ", dtype_name(x.dtype()));
+  EMBER_CHECK(alpha.is_integral || is_floating(result), TypeError, name,
+              ": for integral input tensors, alpha must not be a float");
   if (tracks(x, &other)) {
     bool saves_self = op != BinaryOp::Add && op != BinaryOp::Sub;
     Tensor self = saves_self ? clone(x) : x;
@@ -68,10 +72,10 @@ Tensor& binary_inplace(Tensor& x, BinaryOp op, const Tensor& other, Scalar alpha
 }  // namespace
 
 Tensor& add_(Tensor& x, const Tensor& other, Scalar alpha) { return binary_inplace(x, BinaryOp::Add, other, alpha, "add_"); }
-Tensor& add_(Tensor& x, Scalar other) { return add_(x, scalar_tensor(other, x.dtype())); }
+Tensor& add_(Tensor& x, Scalar other) { return add_(x, scalar_tensor(other, scalar_operand_dtype(x.dtype(), other))); }
 Tensor& sub_(Tensor& x, const Tensor& other, Scalar alpha) { return binary_inplace(x, BinaryOp::Sub, other, alpha, "sub_"); }
 Tensor& mul_(Tensor& x, const Tensor& other) { return binary_inplace(x, BinaryOp::Mul, other, 1, "mul_"); }
-Tensor& mul_(Tensor& x, Scalar other) { return mul_(x, scalar_tensor(other, x.dtype())); }
+Tensor& mul_(Tensor& x, Scalar other) { return mul_(x, scalar_tensor(other, scalar_operand_dtype(x.dtype(), other))); }
 Tensor& div_(Tensor& x, const Tensor& other) { return binary_inplace(x, BinaryOp::Div, other, 1, "div_"); }
 Tensor& div_(Tensor& x, Scalar other) {
   return div_(x, scalar_tensor(other, is_floating(x.dtype()) ? x.dtype() : DType::Float32));

@@ -13,10 +13,11 @@ namespace ember {
 struct Scalar {
   double value = 0.0;
   bool is_integral = false;
+  bool is_bool = false;   // Python bool: keeps a bool tensor bool (True + bool tensor stays bool, as PyTorch)
   Scalar(double v) : value(v) {}                                   // NOLINT
   Scalar(int v) : value(v), is_integral(true) {}                   // NOLINT
   Scalar(int64_t v) : value(static_cast<double>(v)), is_integral(true) {}   // NOLINT
-  Scalar(bool v) : value(v ? 1.0 : 0.0), is_integral(true) {}     // NOLINT
+  Scalar(bool v) : value(v ? 1.0 : 0.0), is_integral(true), is_bool(true) {}   // NOLINT
 };
 
 // ---- creation (creation.cpp, random.cpp)
@@ -126,6 +127,7 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0);
 std::vector<Tensor> split_with_sizes(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim = 0);
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
+std::vector<Tensor> unbind(const Tensor& x, int64_t dim = 0);   // views, as select along dim
 
 // ---- indexing with tensors (index.cpp)
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);     // index: int64 1-D
@@ -134,12 +136,38 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
 // Advanced indexing x[i0, i1, ...] where each entry is an int64 tensor or undefined (= full slice); NumPy rules.
 Tensor index(const Tensor& x, const std::vector<Tensor>& indices);
 void index_put_(Tensor& x, const std::vector<Tensor>& indices, const Tensor& values, bool accumulate = false);
+// out = x.clone(); out[..., index[i][j][k], ...] += src[i][j][k] along dim (the backward of gather).
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor nonzero(const Tensor& x);   // int64 (n, x.dim()): the coordinates of the non-zero elements, row-major order
 
 // ---- linear algebra (matmul.cpp, linear.cpp)
 Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor bmm(const Tensor& a, const Tensor& b);
 enum class Activation { None, Relu, Gelu, GeluTanh };
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Activation act = Activation::None);
+
+// ---- nn layers and losses (norm.cpp, loss.cpp, embedding.cpp, pad.cpp)
+// Normalises over the trailing dims `normalized_shape`; weight and bias (that shape) may be undefined.
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+// x is (N, C, *). training: batch statistics, and the running stats (when defined) are updated in place as
+// running = (1 - momentum) * running + momentum * batch (unbiased variance); else the running stats are used.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+enum class Reduction { None, Mean, Sum };
+// input (N, C, d1, ...) or (C); target: int64 class indices (N, d1, ...) / (), or probabilities like input.
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
+                     Reduction reduction = Reduction::Mean, int64_t ignore_index = -100, double label_smoothing = 0.0);
+Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
+                Reduction reduction = Reduction::Mean, int64_t ignore_index = -100);
+// Elementwise (unreduced) binary cross-entropy of probabilities / of logits; target has the input's shape;
+// pos_weight (may be undefined) has it too (callers expand it).
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target);
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& pos_weight = Tensor());
+// weight (V, D), indices int64 of any shape -> (*indices.shape, D); padding_idx rows get no gradient.
+Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx = std::nullopt);
+// pad = (last_left, last_right, second_last_left, ...) as torch.nn.functional.pad; negative values crop.
+Tensor constant_pad(const Tensor& x, const std::vector<int64_t>& pad, double value = 0.0);
 
 // ---- operators for C++ users
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

@@ -16,7 +16,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 
 // f(ptrs, inner_strides, n) is called for rows of n elements; ptrs are byte pointers, strides in elements.
 template <size_t N, typename F>
-void for_each_row(const Shape& shape, std::array<Shape, N> strides, std::array<char*, N> base,
+void for_each_row(const Shape& shape, const std::array<Shape, N>& strides, std::array<char*, N> base,
                   std::array<int64_t, N> itemsizes, int64_t grain, F&& f) {
   // Coalesce: drop size-1 dims, merge dim i into i+1 when contiguous for all operands.
   Shape sizes;

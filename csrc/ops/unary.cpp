@@ -77,7 +77,7 @@ T apply_scalar(UnaryOp op, T x) {
       case UnaryOp::Gelu: return math::gelu(x);
       case UnaryOp::GeluTanh: return math::gelu_tanh(x);
       case UnaryOp::Silu: return x * math::sigmoid(x);
-      case UnaryOp::Sign: return x != x ? x : T((x > 0) - (x < 0));
+      case UnaryOp::Sign: return T((x > 0) - (x < 0));   // sign(NaN) = 0, as PyTorch
       default: return x;
     }
   }
@@ -86,16 +86,16 @@ T apply_scalar(UnaryOp op, T x) {
 // y = f(x) for a contiguous output; x any strides.
 void run_unary(UnaryOp op, const Tensor& x, const Tensor& y) {
   kernels::UnaryF32 kernel = x.dtype() == DType::Float32 ? simd_kernel(op) : nullptr;
-  std::array<Shape, 2> strides{y.strides(), x.strides()};
-  std::array<char*, 2> base{static_cast<char*>(y.raw_data()), static_cast<char*>(x.raw_data())};
-  int64_t isz = static_cast<int64_t>(itemsize(x.dtype()));
-  int64_t osz = static_cast<int64_t>(itemsize(y.dtype()));
   if (kernel && x.is_contiguous()) {
     const float* xp = x.data<float>();
     float* yp = y.data<float>();
     parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) { kernel(xp + b, yp + b, e - b); });
     return;
   }
+  std::array<Shape, 2> strides{y.strides(), x.strides()};
+  std::array<char*, 2> base{static_cast<char*>(y.raw_data()), static_cast<char*>(x.raw_data())};
+  int64_t isz = static_cast<int64_t>(itemsize(x.dtype()));
+  int64_t osz = static_cast<int64_t>(itemsize(y.dtype()));
   dispatch_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     for_each_row<2>(x.shape(), strides, base, {osz, isz}, kGrain,
@@ -229,8 +229,8 @@ struct WhereBackward : autograd::Node {
     Tensor c = condition.get();
     Tensor zero = zeros({}, grads[0].dtype());
     Tensor ga, gb;
-    if (next_edges[1].fn) ga = sum_to(where(c, grads[0], zero), a_meta.shape);
-    if (next_edges[2].fn) gb = sum_to(where(c, zero, grads[0]), b_meta.shape);
+    if (next_edges[1].fn) ga = to_dtype(sum_to(where(c, grads[0], zero), a_meta.shape), a_meta.dtype);
+    if (next_edges[2].fn) gb = to_dtype(sum_to(where(c, zero, grads[0]), b_meta.shape), b_meta.dtype);
     return {Tensor(), ga, gb};
   }
 };

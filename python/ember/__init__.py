@@ -8,10 +8,14 @@ from ._C import (Tensor, dtype, from_numpy, empty, zeros, ones, full, linspace, 
                  unsqueeze, flatten, as_strided, select, narrow, sum, mean)
 from ._tensor import (tensor, as_tensor, arange, randint, zeros_like, ones_like, empty_like, full_like, rand_like,
                       randn_like, is_tensor, numel)
+from ._C import (cat, concatenate, concat, stack, split, chunk, unbind, index_select, masked_select, gather, scatter_add,
+                 nonzero)
 from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode
 from . import autograd
+from ._C import from_dlpack
 from .io import save, load
 from . import data
+from . import nn, optim
 
 __version__ = _C.build_info()["version"]
 

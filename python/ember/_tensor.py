@@ -1,6 +1,7 @@
 """Python-side parts of Tensor: construction from Python data, repr, conversions and the *_like factories.
 Hot-path ops live in C++ (ember._C); nothing here runs per element."""
 import builtins
+import numbers
 
 import numpy as np
 
@@ -15,7 +16,10 @@ def _infer_numpy(data):
     """Converts Python data to a NumPy array with PyTorch's default dtypes (floats -> float32, ints -> int64)."""
     if isinstance(data, Tensor):
         return data.detach()._numpy_view()
-    arr = np.asarray(data)
+    try:
+        arr = np.asarray(data)
+    except ValueError as exc:   # ragged nested sequences
+        raise ValueError(f"tensor: expected a rectangular nested sequence of numbers ({exc})") from None
     if arr.dtype == object:
         raise TypeError(f"tensor: could not infer dtype of {type(data).__name__} (ragged or non-numeric data)")
     if arr.dtype.kind == "f":
@@ -71,7 +75,7 @@ def arange(start, end=None, step=1, *, dtype=None, requires_grad=False, device=N
         if isinstance(v, Tensor):
             raise TypeError("arange: expected numbers, got a Tensor; use .item()")
     if dtype is None:
-        integral = all(isinstance(v, int) for v in (start, end, step))
+        integral = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = _C.dtype.int64 if integral else _C.dtype.float32
     out = _C._arange(float(start), float(end), float(step), _C_dtype(dtype))
     if requires_grad:
@@ -81,6 +85,8 @@ def arange(start, end=None, step=1, *, dtype=None, requires_grad=False, device=N
 
 def randint(low, high=None, size=None, *, dtype=None):
     """Uniform integers in [low, high)."""
+    if size is None and isinstance(high, (tuple, list)):   # randint(high, size), as torch.randint
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     if size is None:
@@ -123,22 +129,107 @@ def numel(x):
 
 # ---- Tensor methods that are Python-level (not on any hot path)
 
+_PRECISION, _LINEWIDTH, _THRESHOLD, _EDGEITEMS = 4, 80, 1000, 3
+
+
+class _Formatter:
+    """Chooses one format for all elements as PyTorch's printer does: integer-valued floats as `1.`, others
+    fixed with 4 decimals, scientific when the magnitudes span more than 1e3 (or exceed 1e8, or go below 1e-4);
+    every element right-aligned to the widest."""
+
+    def __init__(self, arr):
+        self.floating = arr.dtype.kind == "f"
+        self.int_mode, self.sci_mode, self.width = True, False, 1
+        flat = arr.reshape(-1)
+        if not self.floating:
+            for v in flat.tolist():
+                self.width = max(self.width, len(str(v)))
+            return
+        finite = flat[np.isfinite(flat) & (flat != 0)].astype(np.float64)
+        if finite.size == 0:
+            return
+        magnitudes = np.abs(finite)
+        low, high = magnitudes.min(), magnitudes.max()
+        self.int_mode = bool(np.all(finite == np.ceil(finite)))
+        if self.int_mode:
+            self.sci_mode = high / low > 1000.0 or high > 1.0e8
+        else:
+            self.sci_mode = high / low > 1000.0 or high > 1.0e8 or low < 1.0e-4
+        for v in finite.tolist():
+            if self.sci_mode:
+                self.width = max(self.width, len(f"{v:.{_PRECISION}e}"))
+            elif self.int_mode:
+                self.width = max(self.width, len(f"{v:.0f}") + 1)
+            else:
+                self.width = max(self.width, len(f"{v:.{_PRECISION}f}"))
+
+    def format(self, v):
+        if not self.floating:
+            text = str(v)
+        elif self.sci_mode:
+            text = f"{v:{self.width}.{_PRECISION}e}"
+        elif self.int_mode:
+            text = f"{v:.0f}" + ("" if v != v or v in (float("inf"), float("-inf")) else ".")
+        else:
+            text = f"{v:.{_PRECISION}f}"
+        return " " * (self.width - len(text)) + text
+
+
+def _summarized(arr):
+    """The elements the printer shows: the first and last _EDGEITEMS along every dim."""
+    if arr.ndim == 0:
+        return arr
+    if arr.shape[0] > 2 * _EDGEITEMS:
+        arr = np.concatenate([arr[:_EDGEITEMS], arr[-_EDGEITEMS:]])
+    return np.stack([_summarized(a) for a in arr]) if arr.ndim > 1 and arr.shape[0] else arr
+
+
+def _body(arr, indent, summarize, fmt):
+    if arr.ndim == 0:
+        return fmt.format(arr.item())
+    n = arr.shape[0]
+    cut = summarize and n > 2 * _EDGEITEMS
+    if arr.ndim == 1:
+        items = arr.tolist()
+        data = ([fmt.format(v) for v in items[:_EDGEITEMS]] + [" ..."] + [fmt.format(v) for v in items[-_EDGEITEMS:]]
+                if cut else [fmt.format(v) for v in items])
+        per_line = max(1, (_LINEWIDTH - indent) // (fmt.width + 2))
+        lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
+        return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
+    rows = range(n) if not cut else list(range(_EDGEITEMS)) + [None] + list(range(n - _EDGEITEMS, n))
+    parts = ["..." if i is None else _body(arr[i], indent + 1, summarize, fmt) for i in rows]
+    return "[" + ("," + "\n" * (arr.ndim - 1) + " " * (indent + 1)).join(parts) + "]"
+
+
 def _repr(self):
     arr = self.detach()._numpy_view()
-    body = np.array2string(arr, separator=", ", prefix="tensor(", precision=4, threshold=1000, edgeitems=3,
-                           floatmode="maxprec_equal" if arr.dtype.kind == "f" else "maxprec")
-    if arr.dtype == np.bool_:
-        body = body.replace("False", "False").replace("True", "True")
-    extras = []
-    if self.numel() == 0 and self.ndim > 1:
-        extras.append(f"size={tuple(self.shape)}")
-    if self.dtype not in (_C.dtype.float32, _C.dtype.int64, _C.dtype.bool):
-        extras.append(f"dtype={self.dtype!r}")
+    prefix = "tensor("
+    suffixes = []
+    if arr.size == 0:
+        body = "[]"
+        if arr.ndim != 1:
+            suffixes.append(f"size={tuple(arr.shape)}")
+        if self.dtype != _C.dtype.float32:
+            suffixes.append(f"dtype={self.dtype!r}")
+    else:
+        summarize = arr.size > _THRESHOLD
+        body = _body(arr, len(prefix), summarize, _Formatter(_summarized(arr) if summarize else arr))
+        if self.dtype not in (_C.dtype.float32, _C.dtype.int64, _C.dtype.bool):
+            suffixes.append(f"dtype={self.dtype!r}")
     if self.grad_fn is not None:
-        extras.append(f"grad_fn=<{self.grad_fn.name()}>")
+        suffixes.append(f"grad_fn=<{self.grad_fn.name()}>")
     elif self.requires_grad:
-        extras.append("requires_grad=True")
-    return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+        suffixes.append("requires_grad=True")
+    text = prefix + body
+    last_line = len(text) - text.rfind("\n") + 1
+    for suffix in suffixes:   # a suffix that would pass the line width goes on its own line
+        if last_line + len(suffix) + 2 > _LINEWIDTH:
+            text += ",\n" + " " * len(prefix) + suffix
+            last_line = len(prefix) + len(suffix)
+        else:
+            text += ", " + suffix
+            last_line += len(suffix) + 2
+    return text + ")"
 
 
 def _tolist(self):
@@ -196,6 +287,7 @@ def _new_empty(self, *size, dtype=None, requires_grad=False):
     return _C.empty(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
 
+_C.dtype.__repr__ = _C.dtype.__str__ = lambda self: "ember." + self.name   # (a C++ .def would only overload)
 Tensor.__repr__ = _repr
 Tensor.__str__ = _repr
 Tensor.tolist = _tolist

@@ -29,21 +29,23 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
         analytical = [np.zeros((n_out, x.numel())) for x in diff]
         for j in range(n_out):
             g = _C.zeros(out.shape, dtype=out.dtype)
-            g.reshape(-1)[j] = 1.0
+            g._numpy_view().reshape(-1)[j] = 1.0   # contiguous, so the reshape is a view
             grads = _C._grad(out, diff, g, True, False, True)
             for k, gk in enumerate(grads):
                 if gk is not None:
                     analytical[k][j] = gk.detach().numpy().reshape(-1)
         for k, x in enumerate(diff):
-            flat = x.detach().reshape(-1)
+            # perturb through a NumPy view of x's memory (C order, as the analytical columns); such writes do
+            # not bump x's version, so the graph built above stays valid
+            values = x.detach()._numpy_view()
             numerical = np.zeros((n_out, x.numel()))
-            for i in range(x.numel()):
-                orig = flat[i].item()
-                flat[i] = orig + eps
+            for i, index in enumerate(np.ndindex(values.shape)):
+                orig = values[index].item()
+                values[index] = orig + eps
                 plus = evaluate()[o_index].reshape(-1)
-                flat[i] = orig - eps
+                values[index] = orig - eps
                 minus = evaluate()[o_index].reshape(-1)
-                flat[i] = orig
+                values[index] = orig
                 numerical[:, i] = (plus - minus) / (2 * eps)
             if not np.allclose(analytical[k], numerical, atol=atol, rtol=rtol):
                 if raise_exception:

@@ -1,0 +1,159 @@
+// Reference layer-norm and batch-norm kernels (float and double; statistics accumulated in double).
+// Two passes over each row/channel for the statistics (mean, then centred squares: no cancellation).
+#include <cmath>
+
+#include "kernels/nn.h"
+
+namespace ember {
+namespace kernels {
+namespace ref {
+
+template <typename T>
+void layer_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mean, T* rstd, int64_t rows,
+                        int64_t cols, double eps) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * cols;
+    T* yr = y + r * cols;
+    double sum = 0.0;
+    for (int64_t c = 0; c < cols; ++c) sum += static_cast<double>(xr[c]);
+    const double mu = cols > 0 ? sum / static_cast<double>(cols) : 0.0;
+    double squares = 0.0;
+    for (int64_t c = 0; c < cols; ++c) {
+      double d = static_cast<double>(xr[c]) - mu;
+      squares += d * d;
+    }
+    const double variance = cols > 0 ? squares / static_cast<double>(cols) : 0.0;
+    const double inv = 1.0 / std::sqrt(variance + eps);
+    mean[r] = static_cast<T>(mu);
+    rstd[r] = static_cast<T>(inv);
+    const T mu_t = static_cast<T>(mu), inv_t = static_cast<T>(inv);
+    for (int64_t c = 0; c < cols; ++c) {
+      T v = (xr[c] - mu_t) * inv_t;
+      if (weight) v *= weight[c];
+      if (bias) v += bias[c];
+      yr[c] = v;
+    }
+  }
+}
+
+template <typename T>
+void layer_norm_backward(const T* x, const T* grad_y, const T* mean, const T* rstd, const T* weight, T* grad_x,
+                         double* grad_weight, double* grad_bias, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * cols;
+    const T* gr = grad_y + r * cols;
+    const double mu = mean[r], inv = rstd[r];
+    // g = grad_y * weight; grad_x = rstd * (g - mean(g) - xhat * mean(g * xhat))
+    double sum_g = 0.0, sum_g_xhat = 0.0;
+    for (int64_t c = 0; c < cols; ++c) {
+      const double xhat = (static_cast<double>(xr[c]) - mu) * inv;
+      const double gy = gr[c];
+      const double g = weight ? gy * static_cast<double>(weight[c]) : gy;
+      sum_g += g;
+      sum_g_xhat += g * xhat;
+      if (grad_weight) grad_weight[c] += gy * xhat;
+      if (grad_bias) grad_bias[c] += gy;
+    }
+    if (!grad_x) continue;
+    const double mean_g = sum_g / static_cast<double>(cols), mean_g_xhat = sum_g_xhat / static_cast<double>(cols);
+    T* gx = grad_x + r * cols;
+    for (int64_t c = 0; c < cols; ++c) {
+      const double xhat = (static_cast<double>(xr[c]) - mu) * inv;
+      const double g = weight ? static_cast<double>(gr[c]) * static_cast<double>(weight[c]) : gr[c];
+      gx[c] = static_cast<T>(inv * (g - mean_g - xhat * mean_g_xhat));
+    }
+  }
+}
+
+template <typename T>
+void batch_norm_stats(const T* x, T* mean, T* var_biased, int64_t N, int64_t C, int64_t L, int64_t c_begin,
+                      int64_t c_end) {
+  const double count = static_cast<double>(N * L);
+  for (int64_t c = c_begin; c < c_end; ++c) {
+    double sum = 0.0;
+    for (int64_t n = 0; n < N; ++n) {
+      const T* row = x + (n * C + c) * L;
+      for (int64_t l = 0; l < L; ++l) sum += static_cast<double>(row[l]);
+    }
+    const double mu = sum / count;
+    double squares = 0.0;
+    for (int64_t n = 0; n < N; ++n) {
+      const T* row = x + (n * C + c) * L;
+      for (int64_t l = 0; l < L; ++l) {
+        double d = static_cast<double>(row[l]) - mu;
+        squares += d * d;
+      }
+    }
+    mean[c] = static_cast<T>(mu);
+    var_biased[c] = static_cast<T>(squares / count);
+  }
+}
+
+template <typename T>
+void batch_norm_apply(const T* x, const T* mean, const T* rstd, const T* weight, const T* bias, T* y, int64_t N,
+                      int64_t C, int64_t L, int64_t c_begin, int64_t c_end) {
+  for (int64_t c = c_begin; c < c_end; ++c) {
+    // y = x * scale + shift
+    const double scale = static_cast<double>(rstd[c]) * (weight ? static_cast<double>(weight[c]) : 1.0);
+    const double shift = (bias ? static_cast<double>(bias[c]) : 0.0) - static_cast<double>(mean[c]) * scale;
+    const T scale_t = static_cast<T>(scale), shift_t = static_cast<T>(shift);
+    for (int64_t n = 0; n < N; ++n) {
+      const T* xr = x + (n * C + c) * L;
+      T* yr = y + (n * C + c) * L;
+      for (int64_t l = 0; l < L; ++l) yr[l] = xr[l] * scale_t + shift_t;
+    }
+  }
+}
+
+template <typename T>
+void batch_norm_backward(const T* x, const T* grad_y, const T* mean, const T* rstd, const T* weight, T* grad_x,
+                         T* grad_weight, T* grad_bias, int64_t N, int64_t C, int64_t L, int64_t c_begin,
+                         int64_t c_end, bool batch_statistics) {
+  const double count = static_cast<double>(N * L);
+  for (int64_t c = c_begin; c < c_end; ++c) {
+    const double mu = mean[c], inv = rstd[c];
+    const double w = weight ? static_cast<double>(weight[c]) : 1.0;
+    double sum_g = 0.0, sum_g_xhat = 0.0;
+    for (int64_t n = 0; n < N; ++n) {
+      const T* xr = x + (n * C + c) * L;
+      const T* gr = grad_y + (n * C + c) * L;
+      for (int64_t l = 0; l < L; ++l) {
+        sum_g += static_cast<double>(gr[l]);
+        sum_g_xhat += static_cast<double>(gr[l]) * (static_cast<double>(xr[l]) - mu) * inv;
+      }
+    }
+    if (grad_weight) grad_weight[c] = static_cast<T>(sum_g_xhat);
+    if (grad_bias) grad_bias[c] = static_cast<T>(sum_g);
+    if (!grad_x) continue;
+    // training: grad_x = w * rstd * (g - mean(g) - xhat * mean(g * xhat)); eval: grad_x = w * rstd * g
+    const double mean_g = batch_statistics ? sum_g / count : 0.0;
+    const double mean_g_xhat = batch_statistics ? sum_g_xhat / count : 0.0;
+    const double scale = w * inv;
+    for (int64_t n = 0; n < N; ++n) {
+      const T* xr = x + (n * C + c) * L;
+      const T* gr = grad_y + (n * C + c) * L;
+      T* gx = grad_x + (n * C + c) * L;
+      for (int64_t l = 0; l < L; ++l) {
+        const double xhat = (static_cast<double>(xr[l]) - mu) * inv;
+        gx[l] = static_cast<T>(scale * (static_cast<double>(gr[l]) - mean_g - xhat * mean_g_xhat));
+      }
+    }
+  }
+}
+
+#define EMBER_NORM_INSTANTIATE(T)                                                                              \
+  template void layer_norm_forward<T>(const T*, const T*, const T*, T*, T*, T*, int64_t, int64_t, double);     \
+  template void layer_norm_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, double*, double*, \
+                                       int64_t, int64_t);                                                      \
+  template void batch_norm_stats<T>(const T*, T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t);            \
+  template void batch_norm_apply<T>(const T*, const T*, const T*, const T*, const T*, T*, int64_t, int64_t,    \
+                                    int64_t, int64_t, int64_t);                                                \
+  template void batch_norm_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, T*, T*, int64_t,  \
+                                       int64_t, int64_t, int64_t, int64_t, bool);
+EMBER_NORM_INSTANTIATE(float)
+EMBER_NORM_INSTANTIATE(double)
+#undef EMBER_NORM_INSTANTIATE
+
+}  // namespace ref
+}  // namespace kernels
+}  // namespace ember
