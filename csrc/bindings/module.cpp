@@ -62,4 +62,5 @@ PYBIND11_MODULE(_C, m) {
   bind_nn(m);
   bind_optim(m);
   bind_kernel_hooks(m);
+  bind_conv(m);
 }
