@@ -6,7 +6,6 @@ import math
 
 from ... import _C
 from ...nn import Parameter
-from ...nn import functional as F
 from .. import initializers
 from .base import Layer, as_pair
 from .core import _ActivatedLayer
@@ -61,6 +60,7 @@ class Conv2D(_ActivatedLayer):
         self.padding = _check_padding(padding, "Conv2D")
         self.use_bias = bool(use_bias)
         self._set_activation(activation)
+        self._fused_activation = "relu" if self.activation_name == "relu" else None
         self.kernel_initializer = initializers.check(kernel_initializer, "Conv2D")
         self.bias_initializer = initializers.check(bias_initializer, "Conv2D")
         self.in_channels = None
@@ -82,21 +82,24 @@ class Conv2D(_ActivatedLayer):
     def _effective_window(self):
         return tuple((k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation_rate))
 
-    def _convolve(self, x):
+    def _convolve(self, x, activation=None):
         _check_image(self, x, self.in_channels)
         x = x.permute(0, 3, 1, 2)
-        top, bottom, left, right = _pads_for(x, self._effective_window(), self.strides, self.padding)
+        window = self._effective_window()
+        top, bottom, left, right = _pads_for(x, window, self.strides, self.padding)
         if top == bottom and left == right:
             padding = (top, left)
         else:
-            x = F.pad(x, (left, right, top, bottom))
+            x = _C.constant_pad(x, [left, right, top, bottom], 0.0)
             padding = (0, 0)
-        if x.shape[2] < self._effective_window()[0] or x.shape[3] < self._effective_window()[1]:
-            raise self._incompatible(x.permute(0, 2, 3, 1), f"images of at least {self._effective_window()} pixels "
-                                     f"for a {self.kernel_size} kernel with padding='valid'")
-        return F.conv2d(x, self.weight, self.bias, self.strides, padding, self.dilation_rate)
+        if x.shape[2] + 2 * padding[0] < window[0] or x.shape[3] + 2 * padding[1] < window[1]:
+            raise self._incompatible(x.permute(0, 2, 3, 1), f"images of at least {window} pixels for a "
+                                     f"{self.kernel_size} kernel with padding='valid'")
+        return _C.conv2d(x, self.weight, self.bias, self.strides, padding, self.dilation_rate, 1, activation)
 
     def forward(self, x):
+        if self._fused_activation is not None:
+            return self._convolve(x, self._fused_activation).permute(0, 2, 3, 1)
         return self.activation(self._convolve(x)).permute(0, 2, 3, 1)
 
     def forward_pre_activation(self, x):
@@ -147,8 +150,8 @@ class MaxPooling2D(_Pooling2D):
     def _pool(self, x, pads):
         top, bottom, left, right = pads
         if any(pads):
-            x = F.pad(x, (left, right, top, bottom), value=float("-inf"))
-        return F.max_pool2d(x, self.pool_size, self.strides)
+            x = _C.constant_pad(x, [left, right, top, bottom], float("-inf"))
+        return _C.max_pool2d(x, self.pool_size, self.strides)
 
 
 class AveragePooling2D(_Pooling2D):
@@ -156,12 +159,12 @@ class AveragePooling2D(_Pooling2D):
 
     def _pool(self, x, pads):
         if not any(pads):
-            return F.avg_pool2d(x, self.pool_size, self.strides)
+            return _C.avg_pool2d(x, self.pool_size, self.strides)
         top, bottom, left, right = pads
-        summed = F.avg_pool2d(F.pad(x, (left, right, top, bottom)), self.pool_size, self.strides)
-        ones = _C.ones(1, 1, x.shape[2], x.shape[3])
-        coverage = F.avg_pool2d(F.pad(ones, (left, right, top, bottom)), self.pool_size, self.strides)
-        return summed / coverage
+        padded = _C.constant_pad(x, [left, right, top, bottom], 0.0)
+        ones = _C.constant_pad(_C.ones(1, 1, x.shape[2], x.shape[3]), [left, right, top, bottom], 0.0)
+        coverage = _C.avg_pool2d(ones, self.pool_size, self.strides)     # the share of real pixels per window
+        return _C.avg_pool2d(padded, self.pool_size, self.strides) / coverage
 
 
 class GlobalAveragePooling2D(Layer):
