@@ -76,10 +76,11 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, capsys, monke
     assert straight["history"]["val_loss"] == split["history"]["val_loss"]
     for key, value in straight["model"].items():
         np.testing.assert_array_equal(value.numpy(), split["model"][key].numpy())
-    np.testing.assert_array_equal(straight["rng"].numpy(), split["rng"].numpy())
+    assert tuple(straight["rng"]) == tuple(split["rng"])
 
 
-def test_gpt_on_text_prints_a_sample(tmp_path, capsys):
+def test_gpt_on_text_prints_a_sample(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(train_module, "GPT_WINDOWS", (256, 64))          # a few steps: this checks the plumbing
     assert _train(tmp_path, "--model", "gpt", "--epochs", "1", "--name", "gpt") == 0
     out = capsys.readouterr().out
     assert "sample: 'The " in out and "next-character accuracy" in out

@@ -22,6 +22,8 @@ CHECKPOINT_FILE = "checkpoint.safetensors"
 WEIGHTS_FILE = "model.safetensors"
 CURVES_FILE = "curves.png"
 GPT_BLOCK = 32
+GPT_WINDOWS = (8192, 512)     # training and test windows of GPT_BLOCK characters
+DEFAULT_THREADS = 1           # these small models step fastest on one thread (no fork/join per op); --threads N
 
 
 class UsageError(Exception):
@@ -58,7 +60,8 @@ def _build(settings):
     _C.manual_seed(settings["seed"])
     extras = {}
     if settings["model"] == "gpt":
-        x_train, y_train, x_test, y_test, vocab = train_models.load_text_split(GPT_BLOCK, 8192, 512, settings["seed"])
+        x_train, y_train, x_test, y_test, vocab = train_models.load_text_split(GPT_BLOCK, *GPT_WINDOWS,
+                                                                               settings["seed"])
         module = train_models.CharGPT(len(vocab), block_size=GPT_BLOCK)
         model = keras.Model(module, name="gpt")
         extras["vocab"] = vocab
@@ -103,9 +106,16 @@ def _load_checkpoint(path):
 
 def run(args):
     """Runs `ember train` for parsed arguments; returns the exit status."""
+    threads = _C.get_num_threads()
+    _C.set_num_threads(args.threads or DEFAULT_THREADS)
+    try:
+        return _run(args)
+    finally:
+        _C.set_num_threads(threads)
+
+
+def _run(args):
     from . import keras
-    if args.threads is not None:
-        _C.set_num_threads(args.threads)
     resumed = None
     if args.resume is not None:
         resumed = _load_checkpoint(args.resume)

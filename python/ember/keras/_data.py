@@ -11,7 +11,7 @@ __all__ = ["as_array", "ArrayBatches", "LoaderBatches", "is_batch_iterable"]
 def as_array(data, owner, name):
     """A NumPy array for x or y (ember tensors are viewed, lists converted); rejects what cannot be a tensor."""
     if isinstance(data, _C.Tensor):
-        return data.detach().numpy()
+        return np.asarray(data)
     if isinstance(data, np.ndarray):
         array = data
     elif isinstance(data, (list, tuple)) or np.isscalar(data):
@@ -58,7 +58,7 @@ class ArrayBatches:
     def __iter__(self):
         x, y = self.x, self.y
         if self.shuffle:
-            order = _C.randperm(self.size).numpy()
+            order = np.asarray(_C.randperm(self.size))
             x = x[order]
             y = y[order] if y is not None else None
         size, step = self.size, self.batch_size

@@ -48,6 +48,8 @@ class SparseCategoricalCrossentropy(Loss):
     def call(self, y_true, y_pred, from_logits):
         if y_true.ndim == y_pred.ndim:           # Keras accepts labels shaped (N, 1)
             y_true = y_true.reshape(tuple(y_true.shape[:-1]))
+        if y_pred.ndim > 2:                      # classes on the last axis (Keras), e.g. (B, T, C) for sequences
+            y_pred, y_true = y_pred.reshape(-1, y_pred.shape[-1]), y_true.reshape(-1)
         if from_logits:
             return F.cross_entropy(y_pred, y_true)
         log_probabilities = _C.log(_C.clamp(y_pred, EPSILON, 1.0 - EPSILON))
@@ -68,6 +70,8 @@ class CategoricalCrossentropy(Loss):
     def call(self, y_true, y_pred, from_logits):
         if self.label_smoothing:
             y_true = y_true * (1.0 - self.label_smoothing) + self.label_smoothing / y_pred.shape[-1]
+        if y_pred.ndim > 2:                      # classes on the last axis (Keras)
+            y_pred, y_true = y_pred.reshape(-1, y_pred.shape[-1]), y_true.reshape(-1, y_true.shape[-1])
         if from_logits:
             return F.cross_entropy(y_pred, y_true)
         probabilities = y_pred / y_pred.sum(-1, keepdim=True)       # as Keras: renormalise, clip, then log

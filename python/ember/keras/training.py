@@ -153,7 +153,7 @@ def _tracker(model, prefix=""):
 
 
 def _outputs_array(outputs):
-    return outputs.detach().numpy()
+    return np.asarray(outputs)          # a zero-copy view (cheaper than .detach().numpy())
 
 
 def _resolve_verbose(verbose):
@@ -333,7 +333,7 @@ def predict(self, x, batch_size=None, verbose=0):
         with no_grad():
             for step, batch in enumerate(inputs, 1):
                 batch = batch if isinstance(batch, _C.Tensor) else _C.from_numpy(as_input_array(batch, "predict"))
-                outputs.append(self(batch).numpy())
+                outputs.append(np.asarray(self(batch)))
                 if bar is not None and bar.wants_update():
                     bar.update(step, {})
         if bar is not None:
