@@ -11,7 +11,7 @@ from ember.data import DataLoader, TensorDataset, load_digits
 
 
 def build_model():
-    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+    return nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Dropout(0.2), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
 def evaluate(model, x, y):
@@ -24,9 +24,9 @@ def evaluate(model, x, y):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -38,7 +38,8 @@ def main(argv=None):
     x_test, y_test = load_digits("test")
     loader = DataLoader(TensorDataset(x_train, y_train), batch_size=args.batch_size, shuffle=True, seed=args.seed)
     model = build_model()
-    optimizer = ember.optim.Adam(model.parameters(), lr=args.lr)
+    optimizer = ember.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-2)
+    scheduler = ember.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
     loss_fn = nn.CrossEntropyLoss()
 
     start = time.perf_counter()
@@ -51,6 +52,7 @@ def main(argv=None):
             optimizer.step()
             total += loss.item()
             batches += 1
+        scheduler.step()
         print(f"epoch {epoch:3d}  loss {total / batches:.6f}")
     accuracy = evaluate(model, ember.from_numpy(x_test), ember.from_numpy(y_test))
     print(f"test accuracy {accuracy:.4f}  ({time.perf_counter() - start:.1f} s)")

@@ -15,6 +15,6 @@ def load_example(name):
 
 
 def test_mlp_classifier_reaches_97_percent(capsys):
-    accuracy = load_example("mlp_classifier").main(["--epochs", "30"])
+    accuracy = load_example("mlp_classifier").main([])
     assert accuracy >= 0.97
     assert "test accuracy" in capsys.readouterr().out
