@@ -182,8 +182,12 @@ void direct_forward(const ConvRun& run, const float* x, const float* w, const fl
   });
 }
 
-// Images per weight-gradient kernel call: their padded planes stay in L1/L2 while all taps sweep them.
-constexpr int64_t kGradImages = 8;
+// Images per weight-gradient kernel call: as many as keep one call's planes (a few dy channels and one x
+// channel per image) within about half of L1, at most 8, so every tap block re-reads them from L1.
+int64_t grad_images_per_call(const WidePlanes& planes) {
+  const int64_t bytes_per_image = (4 * planes.y_plane + planes.x_plane) * static_cast<int64_t>(sizeof(float));
+  return std::max<int64_t>(1, std::min<int64_t>(8, 24576 / bytes_per_image));
+}
 
 void direct_backward(const ConvRun& run, const float* x, const float* w, const float* dy, float* dx, float* dw) {
   const ConvGeometry& g = run.geo;
@@ -204,7 +208,7 @@ void direct_backward(const ConvRun& run, const float* x, const float* w, const f
   const int64_t w_size = g.C_out * cig * taps;
   std::vector<float> partials(dw ? static_cast<size_t>(workers * w_size) : 0, 0.0f);
   for_each_worker(g.N, workers, [&](int64_t worker, int64_t n0, int64_t n1) {
-    const int64_t chunk = std::min<int64_t>(kGradImages, std::max<int64_t>(n1 - n0, 1));
+    const int64_t chunk = std::min<int64_t>(grad_images_per_call(fwd), std::max<int64_t>(n1 - n0, 1));
     std::vector<float> xp, dyw, dyp, dxw;
     if (dw) {
       xp.resize(static_cast<size_t>(chunk * g.C_in * fwd.x_plane));

@@ -93,7 +93,8 @@ CONV2D_CASES = [
     (1, 2, 3, (6, 7), (2, 3), 1, "same", 1, 1, True),       # even kernel: asymmetric padding
     (2, 2, 3, (9, 10), (4, 3), 1, "same", (2, 1), 1, False),
     (2, 3, 2, (5, 6), (3, 3), 1, "valid", 1, 1, True),
-    (2, 20, 24, (9, 9), (3, 3), 1, 1, 1, 1, True),          # im2col by shape
+    (2, 20, 24, (9, 9), (3, 3), 1, 1, 1, 1, True),
+    (2, 5, 6, (11, 9), (3, 3), 2, 1, 1, 1, True),           # strided: im2col
     (2, 3, 3, (4, 4), (3, 3), 1, 3, 1, 1, True),            # padding larger than the kernel reach
 ]
 
@@ -170,9 +171,13 @@ def test_auto_path_choice():
     assert path((64, 1, 28, 28), (6, 1, 5, 5), padding=2) == "direct"
     assert path((64, 6, 14, 14), (16, 6, 5, 5)) == "direct"
     assert path((32, 64, 32, 32), (64, 1, 3, 3), padding=1, groups=64) == "direct"
-    assert path((32, 64, 32, 32), (64, 64, 3, 3), padding=1) == "im2col"
+    assert path((32, 64, 32, 32), (64, 64, 3, 3), padding=1) == "direct"
+    assert path((2, 3, 9, 9), (4, 3, 3, 3), dilation=2) == "direct"
     assert path((32, 128, 16, 16), (256, 128, 1, 1)) == "pointwise"
     assert path((2, 3, 9, 9), (4, 3, 3, 3), stride=2) == "im2col"
+    assert path((2, 3, 9, 9), (4, 3, 1, 1), stride=2) == "im2col"
+    x64 = ember.zeros((2, 3, 9, 9), dtype=ember.float64)
+    assert _C._conv2d_path(x64, ember.zeros((4, 3, 3, 3), dtype=ember.float64)) == "im2col"
 
 
 CONV1D_CASES = [
