@@ -299,3 +299,20 @@ def test_errors():
         _C.conv2d(x, w, stride=2, path="direct")
     with pytest.raises(ValueError, match="activation"):
         F.conv2d(x, w, activation="tanh")
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_batch_one_splits_output_channels_across_threads(threads):
+    previous = ember.get_num_threads()
+    ember.set_num_threads(threads)
+    try:
+        rng = np.random.default_rng(12)
+        for c_in, c_out, kernel, groups in ((3, 20, (3, 3), 1), (8, 12, (5, 5), 4), (4, 4, (5, 5), 4)):
+            x, w, b = random_case(rng, 1, c_in, c_out, (40, 40), kernel, groups, True)
+            kw = dict(padding=1, groups=groups)
+            want = _C.conv2d(ember.from_numpy(x), ember.from_numpy(w), ember.from_numpy(b), path="ref", **kw)
+            got = _C.conv2d(ember.from_numpy(x), ember.from_numpy(w), ember.from_numpy(b), path="direct",
+                            activation="relu", **kw)
+            np.testing.assert_allclose(got.numpy(), np.maximum(want.numpy(), 0), rtol=1e-4, atol=1e-4)
+    finally:
+        ember.set_num_threads(previous)
