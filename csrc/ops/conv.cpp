@@ -1,5 +1,5 @@
 // conv1d / conv2d: argument checks (errors name the op, the shapes and the bad value), the choice of path by
-// shape (direct for small channel counts, pointwise GEMM for 1x1, im2col + GEMM otherwise), the fused bias +
+// shape (pointwise GEMM for 1x1, direct for other stride-1 float32, im2col + GEMM otherwise), the fused bias +
 // ReLU epilogue, and the autograd node. The forward saves x, weight and (with ReLU) the output for its mask.
 #include <cstring>
 #include <vector>
@@ -104,8 +104,9 @@ ConvPath choose_path(const ConvGeometry& g, DType dtype, ConvPath requested, con
     EMBER_CHECK(pointwise_applies(g), ValueError, op, ": path 'pointwise' needs a 1x1 kernel, stride 1, no padding");
   if (requested != ConvPath::Auto) return requested;
   if (pointwise_applies(g)) return ConvPath::Pointwise;
-  // Direct kernels win while the GEMM would be skinny: few channels per group on either side.
-  if (direct_ok && g.c_in_group() <= 16 && g.c_out_group() <= 32) return ConvPath::Direct;
+  // Stride 1: the direct kernels. They win by far where the GEMM is skinny (LeNet's few channels, depthwise)
+  // and, measured on AVX-512 (bench/conv.py), still match or beat im2col + GEMM at 64-256 channels.
+  if (direct_ok) return ConvPath::Direct;
   return ConvPath::Im2col;
 }
 

@@ -20,6 +20,7 @@ using kernels::ConvGeometry;
 constexpr double kParallelFlops = 1.0e6;
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 double forward_flops(const ConvGeometry& g) {
   return 2.0 * g.N * g.C_out * g.OH * g.OW * g.col_rows();
@@ -160,30 +161,60 @@ WidePlanes wide_planes(int64_t out_h, int64_t out_w, const ConvGeometry& g) {
   return p;
 }
 
+// Work units of the direct forward: each image, split into `splits` output-channel ranges when there are fewer
+// images than threads (whole groups when grouped, else blocks of 8 channels), so batch 1 still uses every core.
+struct ChannelSplit {
+  int64_t splits;
+  void range(const ConvGeometry& g, int64_t s, int64_t& c0, int64_t& c1) const {
+    if (g.groups > 1) {
+      c0 = s * g.groups / splits * g.c_out_group();
+      c1 = (s + 1) * g.groups / splits * g.c_out_group();
+    } else {
+      const int64_t blocks = (g.C_out + 7) / 8;
+      c0 = std::min(g.C_out, s * blocks / splits * 8);
+      c1 = std::min(g.C_out, (s + 1) * blocks / splits * 8);
+    }
+  }
+};
+
 void direct_forward(const ConvRun& run, const float* x, const float* w, const float* bias, float* y) {
   const ConvGeometry& g = run.geo;
   const int64_t cig = g.c_in_group(), cog = g.c_out_group(), taps = g.taps();
   const WidePlanes planes = wide_planes(g.OH, g.OW, g);
-  const int64_t workers = worker_count(g);
-  for_each_worker(g.N, workers, [&](int64_t, int64_t n0, int64_t n1) {
+  const int64_t threads = worker_count(g) > 1 ? get_num_threads() : 1;
+  ChannelSplit split{1};
+  if (g.N < threads) split.splits = std::min(ceil_div(threads, g.N), g.groups > 1 ? g.groups : ceil_div(g.C_out, 8));
+  const int64_t units = g.N * split.splits;
+  for_each_worker(units, std::min(threads, units), [&](int64_t, int64_t u0, int64_t u1) {
     std::vector<float> xp(static_cast<size_t>(g.C_in * planes.x_plane)), yw(static_cast<size_t>(g.C_out * planes.y_plane));
-    for (int64_t n = n0; n < n1; ++n) {
-      kernels::pad_planes(x + n * g.C_in * g.in_plane(), g.C_in, g.H, g.W, xp.data(), planes.x_plane, planes.hp,
-                          planes.wp, g.pad_top, g.pad_left);
-      for (int64_t grp = 0; grp < g.groups; ++grp) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t n = u / split.splits;
+      int64_t c0, c1;
+      split.range(g, u % split.splits, c0, c1);
+      if (c1 <= c0) continue;
+      const int64_t g0 = c0 / cog, g1 = (c1 - 1) / cog + 1;   // groups touched by [c0, c1)
+      kernels::pad_planes(x + (n * g.C_in + g0 * cig) * g.in_plane(), (g1 - g0) * cig, g.H, g.W,
+                          xp.data() + g0 * cig * planes.x_plane, planes.x_plane, planes.hp, planes.wp, g.pad_top,
+                          g.pad_left);
+      for (int64_t grp = g0; grp < g1; ++grp) {
+        const int64_t first = std::max(c0, grp * cog), last = std::min(c1, (grp + 1) * cog);
         kernels::DirectForwardArgs a{xp.data() + grp * cig * planes.x_plane, cig, planes.x_plane,
-                                     w + grp * cog * cig * taps, planes.tap_offsets.data(), taps,
-                                     yw.data() + grp * cog * planes.y_plane, cog, planes.y_plane};
+                                     w + first * cig * taps, planes.tap_offsets.data(), taps,
+                                     yw.data() + first * planes.y_plane, last - first, planes.y_plane};
         run.direct->forward(a);
       }
-      kernels::crop_planes(yw.data(), g.C_out, planes.y_plane, planes.wp, y + n * g.C_out * g.out_plane(), g.OH, g.OW,
-                           bias, run.relu);
+      kernels::crop_planes(yw.data() + c0 * planes.y_plane, c1 - c0, planes.y_plane, planes.wp,
+                           y + (n * g.C_out + c0) * g.out_plane(), g.OH, g.OW, bias ? bias + c0 : nullptr, run.relu);
     }
   });
 }
 
-// Images per weight-gradient kernel call: their padded planes stay in L1/L2 while all taps sweep them.
-constexpr int64_t kGradImages = 8;
+// Images per weight-gradient kernel call: as many as keep one call's planes (a few dy channels and one x
+// channel per image) within about half of L1, at most 8, so every tap block re-reads them from L1.
+int64_t grad_images_per_call(const WidePlanes& planes) {
+  const int64_t bytes_per_image = (4 * planes.y_plane + planes.x_plane) * static_cast<int64_t>(sizeof(float));
+  return std::max<int64_t>(1, std::min<int64_t>(8, 24576 / bytes_per_image));
+}
 
 void direct_backward(const ConvRun& run, const float* x, const float* w, const float* dy, float* dx, float* dw) {
   const ConvGeometry& g = run.geo;
@@ -204,7 +235,7 @@ void direct_backward(const ConvRun& run, const float* x, const float* w, const f
   const int64_t w_size = g.C_out * cig * taps;
   std::vector<float> partials(dw ? static_cast<size_t>(workers * w_size) : 0, 0.0f);
   for_each_worker(g.N, workers, [&](int64_t worker, int64_t n0, int64_t n1) {
-    const int64_t chunk = std::min<int64_t>(kGradImages, std::max<int64_t>(n1 - n0, 1));
+    const int64_t chunk = std::min<int64_t>(grad_images_per_call(fwd), std::max<int64_t>(n1 - n0, 1));
     std::vector<float> xp, dyw, dyp, dxw;
     if (dw) {
       xp.resize(static_cast<size_t>(chunk * g.C_in * fwd.x_plane));

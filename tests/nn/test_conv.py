@@ -93,7 +93,8 @@ CONV2D_CASES = [
     (1, 2, 3, (6, 7), (2, 3), 1, "same", 1, 1, True),       # even kernel: asymmetric padding
     (2, 2, 3, (9, 10), (4, 3), 1, "same", (2, 1), 1, False),
     (2, 3, 2, (5, 6), (3, 3), 1, "valid", 1, 1, True),
-    (2, 20, 24, (9, 9), (3, 3), 1, 1, 1, 1, True),          # im2col by shape
+    (2, 20, 24, (9, 9), (3, 3), 1, 1, 1, 1, True),
+    (2, 5, 6, (11, 9), (3, 3), 2, 1, 1, 1, True),           # strided: im2col
     (2, 3, 3, (4, 4), (3, 3), 1, 3, 1, 1, True),            # padding larger than the kernel reach
 ]
 
@@ -170,9 +171,13 @@ def test_auto_path_choice():
     assert path((64, 1, 28, 28), (6, 1, 5, 5), padding=2) == "direct"
     assert path((64, 6, 14, 14), (16, 6, 5, 5)) == "direct"
     assert path((32, 64, 32, 32), (64, 1, 3, 3), padding=1, groups=64) == "direct"
-    assert path((32, 64, 32, 32), (64, 64, 3, 3), padding=1) == "im2col"
+    assert path((32, 64, 32, 32), (64, 64, 3, 3), padding=1) == "direct"
+    assert path((2, 3, 9, 9), (4, 3, 3, 3), dilation=2) == "direct"
     assert path((32, 128, 16, 16), (256, 128, 1, 1)) == "pointwise"
     assert path((2, 3, 9, 9), (4, 3, 3, 3), stride=2) == "im2col"
+    assert path((2, 3, 9, 9), (4, 3, 1, 1), stride=2) == "im2col"
+    x64 = ember.zeros((2, 3, 9, 9), dtype=ember.float64)
+    assert _C._conv2d_path(x64, ember.zeros((4, 3, 3, 3), dtype=ember.float64)) == "im2col"
 
 
 CONV1D_CASES = [
@@ -294,3 +299,20 @@ def test_errors():
         _C.conv2d(x, w, stride=2, path="direct")
     with pytest.raises(ValueError, match="activation"):
         F.conv2d(x, w, activation="tanh")
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_batch_one_splits_output_channels_across_threads(threads):
+    previous = ember.get_num_threads()
+    ember.set_num_threads(threads)
+    try:
+        rng = np.random.default_rng(12)
+        for c_in, c_out, kernel, groups in ((3, 20, (3, 3), 1), (8, 12, (5, 5), 4), (4, 4, (5, 5), 4)):
+            x, w, b = random_case(rng, 1, c_in, c_out, (40, 40), kernel, groups, True)
+            kw = dict(padding=1, groups=groups)
+            want = _C.conv2d(ember.from_numpy(x), ember.from_numpy(w), ember.from_numpy(b), path="ref", **kw)
+            got = _C.conv2d(ember.from_numpy(x), ember.from_numpy(w), ember.from_numpy(b), path="direct",
+                            activation="relu", **kw)
+            np.testing.assert_allclose(got.numpy(), np.maximum(want.numpy(), 0), rtol=1e-4, atol=1e-4)
+    finally:
+        ember.set_num_threads(previous)

@@ -21,32 +21,31 @@ template <typename T>
 inline bool takes_max(T v, T best) { return v > best || std::isnan(v); }
 
 // Max pool of one plane, 2x2 windows at stride 2 without padding or dilation, every window inside the plane.
+// Two branch-free passes per row (the comparisons are unpredictable on real data): the maxima (a loop the
+// compiler vectorises), then each index as the first window element equal to its maximum (or the first NaN),
+// found with a 4-bit mask and a count of trailing zeros.
 template <typename T>
-void max_pool_2x2(const T* x, T* y, int64_t* indices, const PoolGeometry& g) {
-  for (int64_t oh = 0; oh < g.OH; ++oh) {
-    const T* r0 = x + 2 * oh * g.W;
-    const T* r1 = r0 + g.W;
-    T* out = y + oh * g.OW;
-    if (!indices) {
-      for (int64_t ow = 0; ow < g.OW; ++ow) {
-        T best = r0[2 * ow];
-        if (takes_max(r0[2 * ow + 1], best)) best = r0[2 * ow + 1];
-        if (takes_max(r1[2 * ow], best)) best = r1[2 * ow];
-        if (takes_max(r1[2 * ow + 1], best)) best = r1[2 * ow + 1];
-        out[ow] = best;
-      }
-      continue;
-    }
-    int64_t* idx = indices + oh * g.OW;
-    const int64_t base = 2 * oh * g.W;
-    for (int64_t ow = 0; ow < g.OW; ++ow) {
-      T best = r0[2 * ow];
-      int64_t at = base + 2 * ow;
-      if (takes_max(r0[2 * ow + 1], best)) { best = r0[2 * ow + 1]; at = base + 2 * ow + 1; }
-      if (takes_max(r1[2 * ow], best)) { best = r1[2 * ow]; at = base + g.W + 2 * ow; }
-      if (takes_max(r1[2 * ow + 1], best)) { best = r1[2 * ow + 1]; at = base + g.W + 2 * ow + 1; }
+void max_pool_2x2(const T* x, T* y, int64_t* indices, int64_t W, int64_t OH, int64_t OW) {
+  const int64_t offset_of[4] = {0, 1, W, W + 1};
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const T* r0 = x + 2 * oh * W;
+    const T* r1 = r0 + W;
+    T* out = y + oh * OW;
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+      T best = (b > a) | (b != b) ? b : a;
+      best = (c > best) | (c != c) ? c : best;
+      best = (d > best) | (d != d) ? d : best;
       out[ow] = best;
-      idx[ow] = at;
+    }
+    if (!indices) continue;
+    int64_t* idx = indices + oh * OW;
+    const int64_t base = 2 * oh * W;
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const T m = out[ow], a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+      const unsigned mask = static_cast<unsigned>((a == m) | (a != a)) | static_cast<unsigned>((b == m) | (b != b)) << 1 |
+                            static_cast<unsigned>((c == m) | (c != c)) << 2 | 8u;
+      idx[ow] = base + 2 * ow + offset_of[__builtin_ctz(mask)];
     }
   }
 }
@@ -114,7 +113,7 @@ void max_pool2d_forward(const T* x, T* y, int64_t* indices, const PoolGeometry& 
     for (int64_t p = p0; p < p1; ++p) {
       int64_t* idx = indices ? indices + p * out_plane : nullptr;
       if (two_by_two)
-        max_pool_2x2(x + p * in_plane, y + p * out_plane, idx, g);
+        max_pool_2x2(x + p * in_plane, y + p * out_plane, idx, g.W, g.OH, g.OW);
       else
         max_pool_plane(x + p * in_plane, y + p * out_plane, idx, g);
     }
