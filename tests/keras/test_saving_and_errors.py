@@ -89,6 +89,13 @@ def test_summary_table(capsys):
     lazy = keras.Sequential([keras.layers.Dense(3)])
     with pytest.raises(ValueError, match="has not been built yet"):
         lazy.summary()
+    wrapped = keras.Model(nn.Sequential(nn.Linear(5, 32), nn.ReLU(), nn.Linear(32, 3)))
+    wrapped.compile(optimizer="adam", loss="mse")
+    wrapped.predict(np.zeros((2, 5), np.float32))              # traces the output shapes
+    wrapped.summary()
+    out = capsys.readouterr().out
+    assert "0 (Linear)" in out and "(None, 32)" in out and "2 (Linear)" in out and "(None, 3)" in out
+    assert "Total params: 291" in out
 
 
 # ------------------------------------------------------------------------------------------------ bad input

@@ -174,8 +174,18 @@ class Model(Module):
         return self.output_shape
 
     def _build_for(self, sample):
+        """Runs `sample` through the model (building lazy layers) and records the output shapes for summary()."""
         was_training = self.training
         self.eval()
+        root = self._modules.get("module", self)
+        self._child_output_shapes = {}
+
+        def recorder(name):
+            def record(module, args, output):
+                if isinstance(output, _C.Tensor):
+                    self._child_output_shapes[name] = (None,) + tuple(output.shape[1:])
+            return record
+        handles = [child.register_forward_hook(recorder(name)) for name, child in root.named_children()]
         try:
             with no_grad():
                 output = self(_C.from_numpy(np.ascontiguousarray(sample)))
@@ -183,6 +193,8 @@ class Model(Module):
             raise type(exc)(f"model '{self.name}' cannot take inputs of shape (None, "
                             f"{', '.join(map(str, sample.shape[1:]))}): {exc}") from exc
         finally:
+            for handle in handles:
+                handle.remove()
             self.train(was_training)
         if not isinstance(output, _C.Tensor):
             raise TypeError(f"model '{self.name}': forward must return one ember.Tensor, got {type(output).__name__}")

@@ -114,10 +114,11 @@ class Sequential(Model):
         return getattr(layers[len(layers) - 1], "activation_name", None) if len(layers) else None
 
     def forward_logits(self, x):
-        layers = self.layers
-        for layer in layers[:-1]:
-            x = layer(x)
-        last = layers[-1]
+        last = None
+        for layer in self._modules["layers"]._modules.values():
+            if last is not None:
+                x = last(x)
+            last = layer
         if not last.built:
             last._build_from(x)
         return last.forward_pre_activation(x)

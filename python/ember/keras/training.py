@@ -45,8 +45,8 @@ def _label_preparer(model, output_shape, owner):
                 raise ValueError(f"{owner}: labels must be in [0, {classes}) for a model with {classes} outputs, but "
                                  f"y holds labels from {y.min()} to {y.max()}")
             return y
-        if kind is None and model.compiled_loss.logits_of == "softmax" and np.issubdtype(y.dtype, np.integer):
-            return np.ascontiguousarray(y, dtype=np.int64)         # CrossEntropyLoss module with class indices
+        if kind is None and np.issubdtype(y.dtype, np.integer):
+            return np.ascontiguousarray(y, dtype=np.int64)         # a callable loss gets integer labels as int64
         y = np.ascontiguousarray(y, dtype=np.float32)
         if output_shape is not None and y.ndim == len(output_shape) - 1 and output_shape[-1] == 1:
             y = y.reshape(y.shape + (1,))                           # (N,) targets for (N, 1) outputs
