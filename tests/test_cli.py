@@ -66,7 +66,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, capsys, monke
     monkeypatch.setattr(train_module, "_checkpoint_callback", interrupted_after_first_epoch)
     assert _train(tmp_path, *common, "--name", "split") == 0
     assert ember.load(str(tmp_path / "split" / "checkpoint.safetensors"))["epoch"] == 1
-    assert "resume with: ember train --resume" in capsys.readouterr().out
+    assert "Stopped after epoch 1/3; resume with: ember train --resume" in capsys.readouterr().out
     monkeypatch.setattr(train_module, "_checkpoint_callback", make_checkpoint)
     assert cli.main(["train", "--resume", str(tmp_path / "split"), "--verbose", "0", "--threads", "1"]) == 0
     straight = ember.load(str(tmp_path / "straight" / "checkpoint.safetensors"))

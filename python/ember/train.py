@@ -155,19 +155,24 @@ def _run(args):
               initial_epoch=initial_epoch, validation_data=(x_test, y_test), callbacks=[callback],
               verbose=args.verbose)
     elapsed = time.perf_counter() - started
-    if model.stop_training and history.get("loss") is not None and len(history["loss"]) < settings["epochs"]:
-        print(f"Stopped early; resume with: ember train --resume {folder}")
+    completed = len(history.get("loss", []))
+    checkpoint = os.path.join(folder, CHECKPOINT_FILE)
+    if completed < settings["epochs"]:
+        if os.path.exists(checkpoint):
+            print(f"Stopped after epoch {completed}/{settings['epochs']}; resume with: ember train --resume {folder}")
+        else:
+            print("Stopped before the first epoch ended: no checkpoint to resume from")
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
     what = "next-character accuracy" if settings["model"] == "gpt" else "test accuracy"
     print(f"{what}: {accuracy * 100:.2f}%  (test loss {loss:.4f}, {elapsed:.1f}s of training)")
     if settings["model"] == "gpt":
         print("sample:", repr(model.module.sample(extras["vocab"], "The ", 120, seed=settings["seed"])))
-    if not os.path.exists(os.path.join(folder, WEIGHTS_FILE)):
-        io.save(model.state_dict(), os.path.join(folder, WEIGHTS_FILE))
     _write_curves(history, folder)
     with open(os.path.join(folder, "settings.json"), "w") as f:
-        json.dump({**settings, "test_accuracy": accuracy, "test_loss": loss}, f, indent=2)
-    print(f"saved {os.path.join(folder, WEIGHTS_FILE)} and {os.path.join(folder, CHECKPOINT_FILE)}")
+        json.dump({**settings, "completed_epochs": completed, "test_accuracy": accuracy, "test_loss": loss}, f,
+                  indent=2)
+    if os.path.exists(checkpoint):
+        print(f"saved {os.path.join(folder, WEIGHTS_FILE)} and {checkpoint} (after epoch {completed})")
     return 0
 
 

@@ -63,6 +63,7 @@ class History(Callback):
             import matplotlib
             matplotlib.use("Agg", force=False)
             import matplotlib.pyplot as plt
+            from matplotlib.ticker import MaxNLocator
         except ImportError:
             raise ImportError("History.plot needs matplotlib, which is not installed: pip install matplotlib (or "
                               "pip install 'ember[plot]')") from None
@@ -76,6 +77,7 @@ class History(Callback):
             if "val_" + name in self.history:
                 axis.plot(epochs, self.history["val_" + name], marker="o", label="val_" + name)
             axis.set_xlabel("epoch")
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
             axis.set_title(name)
             axis.grid(alpha=0.3)
             axis.legend()
