@@ -153,7 +153,7 @@ def _tracker(model, prefix=""):
 
 
 def _outputs_array(outputs):
-    return np.asarray(outputs)          # a zero-copy view (cheaper than .detach().numpy())
+    return np.array(outputs)            # a small copy: the output tensor (and its buffer) is released at once
 
 
 def _resolve_verbose(verbose):
