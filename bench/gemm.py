@@ -59,7 +59,7 @@ def make_case(M, K, N, op, rng):
     return a, b, a_op, b_op
 
 
-def runners(a, b, a_op, b_op, op):
+def runners(a, b, a_op, b_op, op, isa):
     c_ember = np.empty((a_op.shape[0], b_op.shape[1]), np.float32)
     c_numpy = np.empty_like(c_ember)
     c_torch = torch.empty(c_ember.shape)
@@ -68,7 +68,7 @@ def runners(a, b, a_op, b_op, op):
     tb_op = tb.t() if op[1] == "T" else tb
     trans_a, trans_b = op[0] == "T", op[1] == "T"
     return {
-        "ember": (lambda: _C._sgemm(a, b, c_ember, 1.0, 0.0, trans_a, trans_b), lambda: c_ember),
+        "ember": (lambda: _C._sgemm(a, b, c_ember, 1.0, 0.0, trans_a, trans_b, isa), lambda: c_ember),
         "numpy": (lambda: np.matmul(a_op, b_op, out=c_numpy), lambda: c_numpy),
         "torch": (lambda: torch.mm(ta_op, tb_op, out=c_torch), lambda: c_torch.numpy()),
     }
@@ -90,9 +90,9 @@ def time_calls(run, calls):
     return (time.perf_counter() - start) / calls
 
 
-def bench_case(name, M, K, N, op, rounds, rng, min_seconds):
+def bench_case(name, M, K, N, op, rounds, rng, min_seconds, isa=""):
     a, b, a_op, b_op = make_case(M, K, N, op, rng)
-    fns = runners(a, b, a_op, b_op, op)
+    fns = runners(a, b, a_op, b_op, op, isa)
     for who, (run, result) in fns.items():
         validate(run, result, a_op, b_op, name, who)
     flops = 2.0 * M * N * K
@@ -115,13 +115,18 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer shapes and rounds")
     parser.add_argument("--rounds", type=int, default=0)
     parser.add_argument("--json", default="", help="write results here")
+    parser.add_argument("--isa", default="", help="force ember's kernel level (ref, avx2, avx512)")
+    parser.add_argument("--cases", default="", help="comma-separated case names to run (default: all)")
     args = parser.parse_args()
     rounds = args.rounds or (5 if args.quick else 9)
     min_seconds = 0.02 if args.quick else 0.05
     squares = [128, 512, 1024, 2048] if args.quick else SQUARES
     cases = [(f"sq{n}", n, n, n, "NN") for n in squares] + TRAINING + SKINNY
+    if args.cases:
+        wanted = set(args.cases.split(","))
+        cases = [c for c in cases if c[0] in wanted]
     rng = np.random.default_rng(0)
-    print(f"ember isa={_C.isa()} kernel={_C._sgemm_kernel()['name']}  torch {torch.__version__}  numpy {np.__version__}"
+    print(f"ember isa={args.isa or _C.isa()} kernel={_C._sgemm_kernel(args.isa)['name']}  torch {torch.__version__}  numpy {np.__version__}"
           f"  load {os.getloadavg()[0]:.2f}")
     results = []
     for threads in [int(t) for t in args.threads.split(",")]:
@@ -129,12 +134,12 @@ def main():
         torch.set_num_threads(threads)
         if not set_openblas_threads(threads):
             print("warning: could not set OpenBLAS threads", file=sys.stderr)
-        peak = max(_C._fma_peak_gflops(threads) for _ in range(3))
+        peak = max(_C._fma_peak_gflops(threads, args.isa) for _ in range(3))
         print(f"\n{threads} thread(s): measured FMA peak {peak:.0f} GFLOP/s")
         print(f"{'case':<14}{'M x K x N':>18}{'op':>4} | {'ember':>7}{'%pk':>5} {'numpy':>7} {'torch':>7} |"
               f" {'e/np':>6} {'e/torch':>7}")
         for case in cases:
-            r = bench_case(*case, rounds=rounds, rng=rng, min_seconds=min_seconds)
+            r = bench_case(*case, rounds=rounds, rng=rng, min_seconds=min_seconds, isa=args.isa)
             r["threads"], r["peak"] = threads, peak
             results.append(r)
             g = r["gflops"]

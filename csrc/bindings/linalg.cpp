@@ -91,6 +91,11 @@ void bind_linalg(py::module_& m) {
         "Matrix product with PyTorch semantics (1-D operands, broadcast batch dims).");
   m.def("bmm", [](const Tensor& a, const Tensor& b) { return bmm(a, b); }, py::arg("input"), py::arg("mat2"),
         "Batched matrix product of two 3-D tensors with the same batch size.");
+  auto cls = py::reinterpret_borrow<py::class_<TensorImpl, std::shared_ptr<TensorImpl>>>(m.attr("Tensor"));
+  cls.def("matmul", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, py::arg("other"));
+  cls.def("__matmul__", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, py::is_operator());
+  cls.def("__rmatmul__", [](const Tensor& a, const Tensor& b) { return matmul(b, a); }, py::is_operator());
+  cls.def("bmm", [](const Tensor& a, const Tensor& b) { return bmm(a, b); }, py::arg("mat2"));
   m.def(
       "linear",
       [](const Tensor& x, const Tensor& weight, const py::object& bias, const std::string& activation) {

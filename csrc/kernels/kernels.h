@@ -47,9 +47,6 @@ const Table* table_for(const char* level);
 namespace ref { void fill(Table& t); void fill_gemm(Table& t); }
 namespace avx2 { void fill(Table& t); void fill_gemm(Table& t); }
 namespace avx512 { void fill(Table& t); void fill_gemm(Table& t); }
-namespace ref { void fill(Table& t); }
-namespace avx2 { void fill(Table& t); }
-namespace avx512 { void fill(Table& t); }
 namespace ref { void fill_optim(Table& t); }
 namespace avx2 { void fill_optim(Table& t); }
 namespace avx512 { void fill_optim(Table& t); }

@@ -88,14 +88,31 @@ void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& saved,
   const int64_t rows = G.rows;
   const T* g = G.data<T>();
   int64_t rsG = G.row_stride, csG = G.col_stride;
+  // One pass over dY, row by row while the row is in L1: dY' = dY * act'(saved) and its column sums (db).
+  std::vector<double> sums(db ? static_cast<size_t>(out_features) : 0, 0.0);
+  auto accumulate = [&](const T* row, int64_t stride) {
+    if (stride == 1)
+      for (int64_t j = 0; j < out_features; ++j) sums[j] += row[j];
+    else
+      for (int64_t j = 0; j < out_features; ++j) sums[j] += row[j * stride];
+  };
   Tensor g_act;
   if (act != Activation::None) {
-    // dY' = dY * act'(saved), contiguous (rows, out).
-    g_act = gemm_operands::contiguous_copy(grad);
-    activation_backward(saved.data<T>(), g_act.data<T>(), g_act.numel(), act);
-    g = g_act.data<T>();
+    g_act = empty({rows, out_features}, x.dtype());
+    T* gp = g_act.data<T>();
+    const T* s = saved.data<T>();   // (rows, out) contiguous: y or the pre-activation
+    for (int64_t r = 0; r < rows; ++r) {
+      T* dst = gp + r * out_features;
+      const T* src = g + r * rsG;
+      for (int64_t j = 0; j < out_features; ++j) dst[j] = src[j * csG];
+      activation_backward(s + r * out_features, dst, out_features, act);
+      if (db) accumulate(dst, 1);
+    }
+    g = gp;
     rsG = out_features;
     csG = 1;
+  } else if (db) {
+    for (int64_t r = 0; r < rows; ++r) accumulate(g + r * rsG, csG);
   }
   if (dx) {
     *dx = empty(x.shape(), x.dtype());
@@ -109,14 +126,6 @@ void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& saved,
                   dw->data<T>(), in_features, 1);
   }
   if (db) {
-    std::vector<double> sums(static_cast<size_t>(out_features), 0.0);
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* row = g + r * rsG;
-      if (csG == 1)
-        for (int64_t j = 0; j < out_features; ++j) sums[j] += row[j];
-      else
-        for (int64_t j = 0; j < out_features; ++j) sums[j] += row[j * csG];
-    }
     *db = empty({out_features}, x.dtype());
     T* out = db->data<T>();
     for (int64_t j = 0; j < out_features; ++j) out[j] = static_cast<T>(sums[j]);

@@ -104,6 +104,9 @@ Tensor argmax(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool k
 Tensor argmin(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
 Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
+Tensor logsumexp(const Tensor& x, const Dims& dims = {}, bool keepdim = false);   // softmax.cpp
+Tensor all(const Tensor& x, const Dims& dims = {}, bool keepdim = false);         // bool result (reduce_minmax.cpp)
+Tensor any(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 // Sums `x` down to `shape` (the inverse of broadcasting), used by backward passes.
 Tensor sum_to(const Tensor& x, const Shape& shape);
 

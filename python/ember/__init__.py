@@ -6,10 +6,12 @@ from ._C import (Tensor, dtype, from_numpy, empty, zeros, ones, full, linspace, 
                  multiply, subtract, divide, true_divide, neg, exp, log, sqrt, rsqrt, abs, tanh, sigmoid, relu, silu, sign,
                  clamp, clip, where, masked_fill, clone, reshape, permute, transpose, swapaxes, t, broadcast_to, squeeze,
                  unsqueeze, flatten, as_strided, select, narrow, sum, mean)
+from ._C import matmul, bmm
 from ._tensor import (tensor, as_tensor, arange, randint, zeros_like, ones_like, empty_like, full_like, rand_like,
                       randn_like, is_tensor, numel)
 from ._C import (cat, concatenate, concat, stack, split, chunk, unbind, index_select, masked_select, gather, scatter_add,
                  nonzero)
+from ._C import (max, min, amax, amin, argmax, argmin, var, std, softmax, log_softmax, logsumexp, all, any)
 from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode
 from . import autograd
 from ._C import from_dlpack

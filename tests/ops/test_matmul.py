@@ -210,3 +210,54 @@ def test_bad_inputs_raise_clear_errors():
         linear(a32, ember.from_numpy(np.zeros((6, 4), np.float32)), None, "swish")
     with pytest.raises(ValueError, match="linear: weight must be 2-D"):
         linear(a32, ember.from_numpy(np.zeros(4, np.float32)))
+
+
+def test_operator_and_methods():
+    rng = np.random.default_rng(17)
+    a, b = randn(rng, (3, 5)), randn(rng, (5, 2))
+    ea, eb = ember.from_numpy(a), ember.from_numpy(b)
+    expected = a.astype(np.float64) @ b
+    for out in (ea @ eb, ea.matmul(eb), ember.matmul(ea, eb)):
+        np.testing.assert_allclose(numpy_of(out), expected, rtol=1e-5, atol=1e-5)
+    a3, b3 = randn(rng, (2, 3, 5)), randn(rng, (2, 5, 4))
+    np.testing.assert_allclose(numpy_of(ember.from_numpy(a3).bmm(ember.from_numpy(b3))), np.matmul(a3, b3),
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(not hasattr(ember.Tensor, "__setitem__"), reason="ember.autograd.gradcheck needs index assignment")
+def test_ember_gradcheck_float64():
+    rng = np.random.default_rng(18)
+    gradcheck = ember.autograd.gradcheck
+    x = leaf(rng.standard_normal((2, 3, 4)))
+    w = leaf(rng.standard_normal((4, 5)))
+    assert gradcheck(lambda x, w: x @ w, (x, w))
+    wl = leaf(rng.standard_normal((3, 4)))
+    bl = leaf(rng.standard_normal((3,)))
+    assert gradcheck(lambda x, w, b: linear(x, w, b, "gelu"), (x, wl, bl))
+
+
+def test_unfoldable_leading_dims():
+    """Leading dims that cannot be merged into rows (a permuted view) take the batched / copied path."""
+    rng = np.random.default_rng(19)
+    base = randn(rng, (5, 2, 19))
+    x = base.transpose(1, 0, 2)                      # (2, 5, 19), batch stride < row stride
+    w, bias = randn(rng, (7, 19)), randn(rng, (7,))
+    ex, ew, eb = leaf(x), leaf(w), leaf(bias)
+    tx, tw, tb = as_torch(x), as_torch(w), as_torch(bias)
+    out = linear(ex, ew, eb, "relu")
+    tout = torch.relu(torch.nn.functional.linear(tx, tw, tb))
+    np.testing.assert_allclose(numpy_of(out), tout.detach().numpy(), rtol=1e-5, atol=1e-5)
+    g = randn(rng, (2, 5, 7))
+    out.backward(ember.from_numpy(g))
+    tout.backward(torch.from_numpy(g))
+    for e, t in ((ex, tx), (ew, tw), (eb, tb)):
+        np.testing.assert_allclose(numpy_of(e.grad), t.grad.numpy(), rtol=1e-4, atol=1e-4)
+    ea, ewt = leaf(x), leaf(w.T.copy())
+    ta, twt = as_torch(x), as_torch(w.T.copy())
+    out = matmul(ea, ewt)
+    tout = torch.matmul(ta, twt)
+    np.testing.assert_allclose(numpy_of(out), tout.detach().numpy(), rtol=1e-5, atol=1e-5)
+    out.backward(ember.from_numpy(g))
+    tout.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(numpy_of(ea.grad), ta.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(numpy_of(ewt.grad), twt.grad.numpy(), rtol=1e-4, atol=1e-4)

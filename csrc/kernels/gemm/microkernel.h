@@ -28,6 +28,13 @@ struct SgemmTile {
 };
 
 using SgemmMicroKernel = void (*)(const SgemmTile& tile);
+// Packs a row-major A block (mc, kc) (element (i, p) at a[i * rsA + p]) into MR-row slivers, zero-padded:
+// sliver s at packed + s * MR * kc, element (i, p) at [p * MR + i]. SIMD transposes; null = generic packing.
+using SgemmPackRowMajorA = void (*)(const float* a, int64_t rsA, int64_t mc, int64_t kc, float* packed);
+// Packs NR-column slivers [s_begin, s_end) of a column-major B panel (kc, nc) (element (p, j) at b[p + j * csB],
+// e.g. W in x W^T) into packed + s * kc * NR, element (p, j) at [p * NR + j], zero-padded. Null = generic.
+using SgemmPackColMajorB = void (*)(const float* b, int64_t csB, int64_t kc, int64_t nc, int64_t s_begin,
+                                    int64_t s_end, float* packed);
 
 // A micro-kernel with its tile and the cache blocking tuned for it (see kernels/gemm/sgemm.cpp).
 struct SgemmConfig {
@@ -35,6 +42,8 @@ struct SgemmConfig {
   const char* name = "";
   int mr = 1, nr = 1;        // tile rows and columns
   int kc = 256, mc = 128, nc = 4096;   // K block (B sliver in L1), M block (A block in L2), N block (B panel)
+  SgemmPackRowMajorA pack_a_row_major = nullptr;
+  SgemmPackColMajorB pack_b_col_major = nullptr;
 };
 
 }  // namespace kernels

@@ -1,7 +1,8 @@
 // The sgemm driver: BLIS's five loops around the ISA's MR x NR micro-kernel (JC over NC columns, PC over KC
-// depth, IC over MC rows, JR over NR, IR over MR). One OpenMP region per call: threads pack the shared B
-// panel cooperatively, then each computes a static 2-D (M x N) share of it from its own packed A blocks.
-// Blocking (KC, MC, NC) comes from the ISA's SgemmConfig (see its fill_gemm for the cache reasoning).
+// depth, IC over MC rows, JR over NR, IR over MR). One OpenMP region per call with a static 2-D split of C:
+// each thread owns a block of rows x columns and packs its own A and B panels into its slice of the caller's
+// workspace, so threads never wait on each other (no barriers: robust when the box is oversubscribed) at the
+// price of packing A or B twice, which the grid choice keeps small. Blocking comes from the ISA's SgemmConfig.
 #include <omp.h>
 
 #include <algorithm>
@@ -18,8 +19,10 @@ namespace ember {
 namespace kernels {
 namespace {
 
-// Below this many flops a GEMM runs on the calling thread: waking the pool costs more than it saves.
-constexpr double kSingleThreadFlops = 2.0e6;
+// Below this many flops (128^3 is 4.2 M: ~40 us on one AVX-512 core) a GEMM runs on the calling thread:
+// waking the pool costs more than it saves, and on an oversubscribed box a descheduled worker can stall a
+// small GEMM for a whole time slice (measured: 128^3 with 2 threads under load fell to 0.1 GFLOP/s).
+constexpr double kSingleThreadFlops = 6.0e6;
 
 // A growable 64-byte-aligned scratch buffer; one per thread and role, reused across calls.
 class AlignedBuffer {
@@ -41,8 +44,9 @@ class AlignedBuffer {
   size_t capacity_ = 0;
 };
 
-thread_local AlignedBuffer t_packed_a;   // this thread's MC x KC block of A
-thread_local AlignedBuffer t_packed_b;   // the KC x NC panel of B (the calling thread's, shared by the team)
+// The calling thread's workspace: every team thread's packed A block and B panel, sized before the parallel
+// region (so allocation never happens, or fails, inside it).
+thread_local AlignedBuffer t_workspace;
 
 struct Problem {
   int64_t M, N, K;
@@ -63,15 +67,15 @@ void split(int64_t n, int parts, int index, int64_t& begin, int64_t& end) {
   end = std::min<int64_t>(n, begin + chunk);
 }
 
-// Thread grid threads_m x threads_n minimising the largest per-thread tile count; ties favour splitting M
-// (no redundant packing of A).
-int choose_threads_m(int64_t m_tiles, int64_t n_tiles, int threads) {
+// Thread grid threads_m x threads_n minimising the busiest thread's time: its C block's FMAs (32 per cycle)
+// plus its packing (~0.5 cycle per element of its rows of A and columns of B), per unit of K.
+int choose_threads_m(int64_t m_tiles, int64_t n_tiles, int mr, int nr, int threads) {
   int best = threads;
-  int64_t best_cost = -1;
+  double best_cost = -1;
   for (int tm = threads; tm >= 1; --tm) {
     if (threads % tm) continue;
-    int tn = threads / tm;
-    int64_t cost = ceil_div(m_tiles, tm) * ceil_div(n_tiles, tn);
+    const double rows = double(ceil_div(m_tiles, tm) * mr), cols = double(ceil_div(n_tiles, threads / tm) * nr);
+    const double cost = rows * cols / 32.0 + 0.5 * (rows + cols);
     if (best_cost < 0 || cost < best_cost) { best = tm; best_cost = cost; }
   }
   return best;
@@ -97,40 +101,48 @@ SgemmTile make_tile(const Problem& p, int64_t i, int64_t j, int64_t k, int m, in
   return t;
 }
 
-// One thread's share of the five loops. `packed_b` is shared by the team; barriers separate packing from use.
-void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threads_m, float* packed_b, int tid,
+struct Workspace {
+  float* base;
+  int64_t a_floats, b_floats;   // per thread
+  float* packed_a(int tid) const { return base + tid * (a_floats + b_floats); }
+  float* packed_b(int tid) const { return packed_a(tid) + a_floats; }
+};
+
+// One thread's block of C: rows [m_begin, m_end) x columns [n_begin, n_end), through the five loops.
+void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threads_m, const Workspace& ws, int tid,
                 int nthreads) {
   const int MR = cfg.mr, NR = cfg.nr;
   const int64_t KC = cfg.kc, MC = std::max<int64_t>(cfg.mc / MR, 1) * MR, NC = std::max<int64_t>(cfg.nc / NR, 1) * NR;
   const int tid_m = tid % threads_m, tid_n = tid / threads_m, threads_n = nthreads / threads_m;
-  int64_t m_begin, m_end;
+  int64_t m_begin, m_end, n_begin, n_end;
   split(ceil_div(p.M, MR), threads_m, tid_m, m_begin, m_end);
+  split(ceil_div(p.N, NR), threads_n, tid_n, n_begin, n_end);
   m_begin = std::min(p.M, m_begin * MR);
   m_end = std::min(p.M, m_end * MR);
-  float* packed_a = pack_a ? t_packed_a.get(static_cast<size_t>(MC * KC)) : nullptr;
-  auto barrier = [nthreads] {
-    if (nthreads > 1) {
-#pragma omp barrier
-    }
-  };
+  n_begin = std::min(p.N, n_begin * NR);
+  n_end = std::min(p.N, n_end * NR);
+  float* packed_a = ws.packed_a(tid);
+  float* packed_b = ws.packed_b(tid);
 
-  for (int64_t jc = 0; jc < p.N; jc += NC) {
-    const int64_t nc = std::min(NC, p.N - jc), slivers = ceil_div(nc, NR);
+  for (int64_t jc = n_begin; jc < n_end; jc += NC) {
+    const int64_t nc = std::min(NC, n_end - jc), slivers = ceil_div(nc, NR);
     for (int64_t pc = 0; pc < p.K; pc += KC) {
       const int64_t kc = std::min(KC, p.K - pc);
       const bool last_k = pc + kc == p.K;
       const float beta = pc == 0 ? p.beta : 1.0f;
-      int64_t s_begin, s_end;
-      split(slivers, nthreads, tid, s_begin, s_end);
-      pack_b_slivers(p.B + pc * p.rsB + jc * p.csB, p.rsB, p.csB, kc, nc, NR, s_begin, s_end, packed_b);
-      barrier();
-      split(slivers, threads_n, tid_n, s_begin, s_end);
+      const float* b = p.B + pc * p.rsB + jc * p.csB;
+      if (p.rsB == 1 && cfg.pack_b_col_major) cfg.pack_b_col_major(b, p.csB, kc, nc, 0, slivers, packed_b);
+      else pack_b_slivers(b, p.rsB, p.csB, kc, nc, NR, 0, slivers, packed_b);
       for (int64_t ic = m_begin; ic < m_end; ic += MC) {
         const int64_t mc = std::min(MC, m_end - ic);
-        if (pack_a) pack_a_block(p.A + ic * p.rsA + pc * p.csA, p.rsA, p.csA, mc, kc, MR, packed_a);
-        for (int64_t s = s_begin; s < s_end; ++s) {
+        if (pack_a) {
+          const float* a = p.A + ic * p.rsA + pc * p.csA;
+          if (p.csA == 1 && cfg.pack_a_row_major) cfg.pack_a_row_major(a, p.rsA, mc, kc, packed_a);
+          else pack_a_block(a, p.rsA, p.csA, mc, kc, MR, packed_a);
+        }
+        for (int64_t s = 0; s < slivers; ++s) {
           const int64_t j = jc + s * NR;
-          const int n = static_cast<int>(std::min<int64_t>(NR, p.N - j));
+          const int n = static_cast<int>(std::min<int64_t>(NR, n_end - j));
           for (int64_t ir = 0; ir < mc; ir += MR) {
             SgemmTile t = make_tile(p, ic + ir, j, kc, static_cast<int>(std::min<int64_t>(MR, mc - ir)), n, beta, last_k);
             t.b = packed_b + s * kc * NR;
@@ -149,7 +161,6 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
           }
         }
       }
-      barrier();   // the next PC/JC step overwrites packed_b
     }
   }
 }
@@ -172,14 +183,25 @@ void run(const Problem& p, const SgemmConfig& cfg, int max_threads) {
   const int64_t m_tiles = ceil_div(p.M, cfg.mr), n_tiles = ceil_div(std::min<int64_t>(p.N, cfg.nc), cfg.nr);
   int threads = omp_in_parallel() || flops < kSingleThreadFlops ? 1 : max_threads;
   threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, m_tiles * n_tiles)));
+  const int threads_m = choose_threads_m(m_tiles, ceil_div(p.N, cfg.nr), cfg.mr, cfg.nr, threads);
+  const int threads_n = threads / threads_m;
   // Packing A pays when each A sliver meets several B slivers; for skinny N read A in place.
-  const bool pack_a = n_tiles > 2;
-  const int threads_m = choose_threads_m(m_tiles, n_tiles, threads);
-  const int64_t nc_alloc = std::min<int64_t>(ceil_div(p.N, cfg.nr), std::max(cfg.nc / cfg.nr, 1)) * cfg.nr;
-  float* packed_b = t_packed_b.get(static_cast<size_t>(std::min<int64_t>(cfg.kc, p.K) * nc_alloc));
-  if (threads == 1) return run_thread(p, cfg, pack_a, 1, packed_b, 0, 1);
+  const bool pack_a = ceil_div(ceil_div(p.N, cfg.nr), threads_n) > 2;
+  const int64_t MC = std::max(cfg.mc / cfg.mr, 1) * cfg.mr, NC = std::max(cfg.nc / cfg.nr, 1) * cfg.nr;
+  const int64_t kc = std::min<int64_t>(cfg.kc, p.K);
+  const int64_t cols = std::min<int64_t>(ceil_div(ceil_div(p.N, cfg.nr), threads_n) * cfg.nr, NC);
+  const int64_t rows = std::min<int64_t>(ceil_div(ceil_div(p.M, cfg.mr), threads_m) * cfg.mr, MC);
+  Workspace ws;
+  ws.a_floats = pack_a ? (rows * kc + 15) / 16 * 16 : 0;   // keeps every slice 64-byte aligned
+  ws.b_floats = (cols * kc + 15) / 16 * 16;
+  ws.base = t_workspace.get(static_cast<size_t>(threads * (ws.a_floats + ws.b_floats)));
+  if (threads == 1) return run_thread(p, cfg, pack_a, 1, ws, 0, 1);
 #pragma omp parallel num_threads(threads)
-  run_thread(p, cfg, pack_a, threads_m, packed_b, omp_get_thread_num(), omp_get_num_threads());
+  {
+    // Blocks are planned for `threads`; a smaller team (a runtime thread limit) covers them round-robin.
+    for (int block = omp_get_thread_num(); block < threads; block += omp_get_num_threads())
+      run_thread(p, cfg, pack_a, threads_m, ws, block, threads);
+  }
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 #include "kernels/gemm/sgemm_pack.h"
 
 #include <algorithm>
-#include <cstring>
 
 namespace ember {
 namespace kernels {
@@ -15,7 +14,8 @@ void pack_a_block(const float* a, int64_t rsA, int64_t csA, int64_t mc, int64_t 
     float* dst = packed + i0 * kc;   // sliver i0/mr starts at (i0/mr) * mr * kc
     if (rsA == 1 && m == mr) {
       // Column-major A (a transposed view): each k step is mr contiguous floats.
-      for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * mr, src + p * csA, sizeof(float) * mr);
+      for (int64_t p = 0; p < kc; ++p)
+        for (int i = 0; i < mr; ++i) dst[p * mr + i] = src[p * csA + i];
     } else if (csA == 1) {
       // Row-major A: read each row contiguously, write with stride mr.
       for (int i = 0; i < m; ++i) {
@@ -46,7 +46,8 @@ void pack_b_slivers(const float* b, int64_t rsB, int64_t csB, int64_t kc, int64_
       // Row-major B: each k step is n contiguous floats.
       for (int64_t p = 0; p < kc; ++p) {
         float* d = dst + p * nr;
-        std::memcpy(d, src + p * rsB, sizeof(float) * n);
+        const float* row = src + p * rsB;
+        for (int j = 0; j < n; ++j) d[j] = row[j];
         for (int j = n; j < nr; ++j) d[j] = 0.0f;
       }
     } else if (rsB == 1) {

@@ -1,0 +1,122 @@
+// Elementwise float32 kernels (binary, unary, activation backward) written once against a vector layer S;
+// fill_elementwise<S> puts them in a kernel Table. Tails use masked loads/stores, never a scalar loop.
+// Include only from kernels/x86_*; internal linkage keeps each ISA's instantiations apart.
+#pragma once
+#include <cstdint>
+
+#include "kernels/kernels.h"
+#include "kernels/x86_common/loops.h"
+#include "kernels/x86_common/vec_math.h"
+
+namespace ember {
+namespace kernels {
+namespace {
+
+#define EMBER_X86_BINARY(name, ...)                                                               \
+  template <class S>                                                                               \
+  void name##_kernel(const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n) { \
+    using V = typename S::V;                                                                       \
+    map_binary<S>(a, sa, b, sb, out, n, [](V x, V y) { return __VA_ARGS__; });                            \
+  }
+
+EMBER_X86_BINARY(add, S::add(x, y))
+EMBER_X86_BINARY(sub, S::sub(x, y))
+EMBER_X86_BINARY(mul, S::mul(x, y))
+EMBER_X86_BINARY(div, S::div(x, y))
+// NaN in either operand gives NaN (the instructions alone would return the second operand).
+EMBER_X86_BINARY(maximum, S::select(S::unordered(x, y), S::set1(__builtin_nanf("")), S::max_raw(x, y)))
+EMBER_X86_BINARY(minimum, S::select(S::unordered(x, y), S::set1(__builtin_nanf("")), S::min_raw(x, y)))
+#undef EMBER_X86_BINARY
+
+constexpr float kSqrt1_2 = 0.70710678118654752440f;
+constexpr float kSqrt2OverPi = 0.79788456080286535588f;
+constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
+constexpr float kGeluTanhCubic = 0.044715f;
+
+// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): returns the tanh; the inner polynomial's derivative in *dinner.
+template <class S>
+inline typename S::V gelu_tanh_inner_tanh(typename S::V x, typename S::V* dinner) {
+  typename S::V x2 = S::mul(x, x);
+  typename S::V c = S::set1(kGeluTanhCubic);
+  typename S::V inner = S::mul(S::set1(kSqrt2OverPi), S::fmadd(S::mul(c, x2), x, x));
+  if (dinner) *dinner = S::mul(S::set1(kSqrt2OverPi), S::fmadd(S::mul(S::set1(3.0f), c), x2, S::set1(1.0f)));
+  return VecMath<S>::tanh(inner);
+}
+
+#define EMBER_X86_UNARY(name, ...)                                   \
+  template <class S>                                                  \
+  void name##_kernel(const float* x, float* y, int64_t n) {           \
+    using V = typename S::V;                                          \
+    using M = VecMath<S>;                                             \
+    map_unary<S>(x, y, n, [](V v) { (void)sizeof(M); return __VA_ARGS__; }); \
+  }
+
+EMBER_X86_UNARY(neg, S::bits_xor(v, S::sign_bit()))
+EMBER_X86_UNARY(exp, M::exp(v))
+EMBER_X86_UNARY(log, M::log(v))
+EMBER_X86_UNARY(sqrt, S::sqrt(v))
+EMBER_X86_UNARY(rsqrt, S::div(S::set1(1.0f), S::sqrt(v)))
+EMBER_X86_UNARY(abs, S::abs(v))
+EMBER_X86_UNARY(tanh, M::tanh(v))
+EMBER_X86_UNARY(sigmoid, M::sigmoid(v))
+// max gives +0 for x <= 0 (also for -0, as the reference) and for NaN, which is then put back.
+EMBER_X86_UNARY(relu, S::select(S::unordered(v, v), v, S::max_raw(v, S::zero())))
+EMBER_X86_UNARY(gelu, [](V x) {
+  V e;
+  V cdf2 = M::one_plus_erf(S::mul(x, S::set1(kSqrt1_2)), &e);
+  return S::mul(S::mul(S::set1(0.5f), x), cdf2);
+}(v))
+EMBER_X86_UNARY(gelu_tanh, [](V x) {
+  V th = gelu_tanh_inner_tanh<S>(x, nullptr);
+  return S::mul(S::mul(S::set1(0.5f), x), S::add(S::set1(1.0f), th));
+}(v))
+EMBER_X86_UNARY(silu, S::mul(v, M::sigmoid(v)))
+#undef EMBER_X86_UNARY
+
+#define EMBER_X86_BACKWARD(name, ...)                                                    \
+  template <class S>                                                                      \
+  void name##_kernel(const float* saved, const float* gy, float* gx, int64_t n) {         \
+    using V = typename S::V;                                                              \
+    using M = VecMath<S>;                                                                 \
+    map_backward<S>(saved, gy, gx, n, [](V s, V g) { (void)sizeof(M); return S::mul(g, __VA_ARGS__); }); \
+  }
+
+// saved = x
+EMBER_X86_BACKWARD(relu_backward, S::zero_unless(S::gt(s, S::zero()), S::set1(1.0f)))
+EMBER_X86_BACKWARD(gelu_backward, [](V x) {
+  V e;   // e^{-x^2/2}
+  V cdf2 = M::one_plus_erf(S::mul(x, S::set1(kSqrt1_2)), &e);
+  return S::fmadd(S::mul(x, S::set1(kInvSqrt2Pi)), e, S::mul(S::set1(0.5f), cdf2));
+}(s))
+EMBER_X86_BACKWARD(gelu_tanh_backward, [](V x) {
+  V dinner;
+  V th = gelu_tanh_inner_tanh<S>(x, &dinner);
+  V one = S::set1(1.0f), half = S::set1(0.5f);
+  V sech2 = S::fnmadd(th, th, one);
+  return S::fmadd(S::mul(S::mul(half, x), sech2), dinner, S::mul(half, S::add(one, th)));
+}(s))
+EMBER_X86_BACKWARD(silu_backward, [](V x) {
+  V sg = M::sigmoid(x);
+  V one = S::set1(1.0f);
+  return S::mul(sg, S::fmadd(x, S::sub(one, sg), one));
+}(s))
+// saved = y
+EMBER_X86_BACKWARD(sigmoid_backward, S::mul(s, S::sub(S::set1(1.0f), s)))
+EMBER_X86_BACKWARD(tanh_backward, S::fnmadd(s, s, S::set1(1.0f)))
+#undef EMBER_X86_BACKWARD
+
+template <class S>
+void fill_elementwise(Table& t) {
+  t.add = add_kernel<S>; t.sub = sub_kernel<S>; t.mul = mul_kernel<S>; t.div = div_kernel<S>;
+  t.maximum = maximum_kernel<S>; t.minimum = minimum_kernel<S>;
+  t.neg = neg_kernel<S>; t.exp = exp_kernel<S>; t.log = log_kernel<S>; t.sqrt = sqrt_kernel<S>;
+  t.rsqrt = rsqrt_kernel<S>; t.abs = abs_kernel<S>; t.tanh = tanh_kernel<S>; t.sigmoid = sigmoid_kernel<S>;
+  t.relu = relu_kernel<S>; t.gelu = gelu_kernel<S>; t.gelu_tanh = gelu_tanh_kernel<S>; t.silu = silu_kernel<S>;
+  t.relu_backward = relu_backward_kernel<S>; t.gelu_backward = gelu_backward_kernel<S>;
+  t.gelu_tanh_backward = gelu_tanh_backward_kernel<S>; t.silu_backward = silu_backward_kernel<S>;
+  t.sigmoid_backward = sigmoid_backward_kernel<S>; t.tanh_backward = tanh_backward_kernel<S>;
+}
+
+}  // namespace
+}  // namespace kernels
+}  // namespace ember

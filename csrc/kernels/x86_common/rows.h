@@ -1,0 +1,182 @@
+// Reductions (sum, max) and row-wise softmax / log-softmax with their backward, written once against a vector
+// layer S; fill_rows<S> puts them in a kernel Table. Sums are accurate: float lanes over blocks of at most
+// kSumBlock elements, each block's lanes then added into double lanes, so long sums do not drift.
+// Include only from kernels/x86_*; internal linkage keeps each ISA's instantiations apart.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "kernels/kernels.h"
+#include "kernels/x86_common/loops.h"
+#include "kernels/x86_common/vec_math.h"
+
+namespace ember {
+namespace kernels {
+namespace {
+
+constexpr int64_t kSumBlock = 2048;   // elements per float-accumulated block (<= 32 adds per lane)
+
+// Sum over i < n of term(i) (a full vector at offset i) and, for the last n % W, tail_term(i, tail) (off lanes
+// must be 0). Four float accumulators per block, flushed to double lanes.
+template <class S, class Term, class TailTerm>
+inline double accurate_sum(int64_t n, Term term, TailTerm tail_term) {
+  using V = typename S::V;
+  constexpr int W = S::kWidth;
+  typename S::DoubleSum total = S::double_zero();
+  int64_t i = 0;
+  while (i < n) {
+    int64_t block_end = n - i > kSumBlock ? i + kSumBlock : n;
+    V a0 = S::zero(), a1 = S::zero(), a2 = S::zero(), a3 = S::zero();
+    for (; i + 4 * W <= block_end; i += 4 * W) {
+      a0 = S::add(a0, term(i));
+      a1 = S::add(a1, term(i + W));
+      a2 = S::add(a2, term(i + 2 * W));
+      a3 = S::add(a3, term(i + 3 * W));
+    }
+    for (; i + W <= block_end; i += W) a0 = S::add(a0, term(i));
+    if (i < block_end) {
+      a1 = S::add(a1, tail_term(i, S::tail(block_end - i)));
+      i = block_end;
+    }
+    S::accumulate(total, S::add(S::add(a0, a1), S::add(a2, a3)));
+  }
+  return S::reduce(total);
+}
+
+// sum of x (n,)
+template <class S>
+double sum_kernel(const float* x, int64_t n) {
+  return accurate_sum<S>(n, [&](int64_t i) { return S::load(x + i); },
+                         [&](int64_t i, typename S::Tail t) { return S::load_tail(x + i, t); });
+}
+
+// max of x (n,), n >= 1; the first NaN is returned if there is one (as the reference).
+template <class S>
+float max_kernel(const float* x, int64_t n) {
+  using V = typename S::V;
+  constexpr int W = S::kWidth;
+  const V minus_inf = S::set1(-std::numeric_limits<float>::infinity());
+  V m0 = minus_inf, m1 = minus_inf, m2 = minus_inf, m3 = minus_inf;   // four chains hide max's latency
+  typename S::Mask nan0 = S::unordered(S::zero(), S::zero()), nan1 = nan0;   // all false
+  int64_t i = 0;
+  for (; i + 4 * W <= n; i += 4 * W) {
+    V a = S::load(x + i), b = S::load(x + i + W), c = S::load(x + i + 2 * W), d = S::load(x + i + 3 * W);
+    m0 = S::max_raw(m0, a);
+    m1 = S::max_raw(m1, b);
+    m2 = S::max_raw(m2, c);
+    m3 = S::max_raw(m3, d);
+    nan0 = S::mask_or(nan0, S::mask_or(S::unordered(a, a), S::unordered(b, b)));
+    nan1 = S::mask_or(nan1, S::mask_or(S::unordered(c, c), S::unordered(d, d)));
+  }
+  for (; i + W <= n; i += W) {
+    V a = S::load(x + i);
+    m0 = S::max_raw(m0, a);
+    nan0 = S::mask_or(nan0, S::unordered(a, a));
+  }
+  if (i < n) {
+    typename S::Tail t = S::tail(n - i);
+    V a = S::fill_off_lanes(S::load_tail(x + i, t), t, minus_inf);
+    m1 = S::max_raw(m1, a);
+    nan1 = S::mask_or(nan1, S::unordered(a, a));
+  }
+  m0 = S::max_raw(m0, m2);
+  m1 = S::max_raw(m1, m3);
+  if (S::any(S::mask_or(nan0, nan1))) {
+    for (int64_t j = 0; j < n; ++j)
+      if (x[j] != x[j]) return x[j];
+  }
+  return S::reduce_max_raw(S::max_raw(m0, m1));
+}
+
+// The shift for a row's exp: its max, or 0 for an all -inf row (whose softmax is then 0/0 = NaN, as PyTorch).
+template <class S>
+inline float softmax_shift(const float* row, int64_t cols) {
+  float m = max_kernel<S>(row, cols);
+  return m == -std::numeric_limits<float>::infinity() ? 0.0f : m;
+}
+
+// y = softmax(x) along each row; x, y (rows, cols) contiguous, may alias.
+template <class S>
+void softmax_rows_kernel(const float* x, float* y, int64_t rows, int64_t cols) {
+  using V = typename S::V;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    const V shift = S::set1(softmax_shift<S>(xr, cols));
+    double total = accurate_sum<S>(
+        cols,
+        [&](int64_t i) {
+          V e = VecMath<S>::exp(S::sub(S::load(xr + i), shift));
+          S::store(yr + i, e);
+          return e;
+        },
+        [&](int64_t i, typename S::Tail t) {
+          V e = VecMath<S>::exp(S::sub(S::load_tail(xr + i, t), shift));
+          S::store_tail(yr + i, t, e);
+          return S::fill_off_lanes(e, t, S::zero());
+        });
+    const V inverse = S::set1(static_cast<float>(1.0 / total));
+    map_unary<S>(yr, yr, cols, [&](V v) { return S::mul(v, inverse); });
+  }
+}
+
+// y = log_softmax(x) along each row; x, y (rows, cols) contiguous, may alias.
+template <class S>
+void log_softmax_rows_kernel(const float* x, float* y, int64_t rows, int64_t cols) {
+  using V = typename S::V;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    const float shift_value = softmax_shift<S>(xr, cols);
+    const V shift = S::set1(shift_value);
+    double total = accurate_sum<S>(
+        cols, [&](int64_t i) { return VecMath<S>::exp(S::sub(S::load(xr + i), shift)); },
+        [&](int64_t i, typename S::Tail t) {
+          V e = VecMath<S>::exp(S::sub(S::load_tail(xr + i, t), shift));
+          return S::fill_off_lanes(e, t, S::zero());
+        });
+    const V log_sum_exp = S::set1(shift_value + static_cast<float>(std::log(total)));
+    map_unary<S>(xr, yr, cols, [&](V v) { return S::sub(v, log_sum_exp); });
+  }
+}
+
+// gx = y * (gy - sum(gy * y)) per row; y, gy, gx (rows, cols) contiguous; y = softmax output.
+template <class S>
+void softmax_backward_rows_kernel(const float* y, const float* gy, float* gx, int64_t rows, int64_t cols) {
+  using V = typename S::V;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *yr = y + r * cols, *gr = gy + r * cols;
+    double dot = accurate_sum<S>(
+        cols, [&](int64_t i) { return S::mul(S::load(gr + i), S::load(yr + i)); },
+        [&](int64_t i, typename S::Tail t) { return S::mul(S::load_tail(gr + i, t), S::load_tail(yr + i, t)); });
+    const V dot_v = S::set1(static_cast<float>(dot));
+    map_backward<S>(yr, gr, gx + r * cols, cols, [&](V s, V g) { return S::mul(s, S::sub(g, dot_v)); });
+  }
+}
+
+// gx = gy - exp(y) * sum(gy) per row; y, gy, gx (rows, cols) contiguous; y = log_softmax output.
+template <class S>
+void log_softmax_backward_rows_kernel(const float* y, const float* gy, float* gx, int64_t rows, int64_t cols) {
+  using V = typename S::V;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *yr = y + r * cols, *gr = gy + r * cols;
+    const V total = S::set1(static_cast<float>(sum_kernel<S>(gr, cols)));
+    map_backward<S>(yr, gr, gx + r * cols, cols,
+                    [&](V s, V g) { return S::fnmadd(VecMath<S>::exp(s), total, g); });
+  }
+}
+
+template <class S>
+void fill_rows(Table& t) {
+  t.sum = sum_kernel<S>;
+  t.max = max_kernel<S>;
+  t.softmax_rows = softmax_rows_kernel<S>;
+  t.log_softmax_rows = log_softmax_rows_kernel<S>;
+  t.softmax_backward_rows = softmax_backward_rows_kernel<S>;
+  t.log_softmax_backward_rows = log_softmax_backward_rows_kernel<S>;
+}
+
+}  // namespace
+}  // namespace kernels
+}  // namespace ember

@@ -1,0 +1,369 @@
+"""Every float32 kernel-table entry of every SIMD level the CPU has (ref, avx2, avx512), against the scalar
+reference level and against a float64 NumPy formula: sizes 1..67 (every tail of 8 and 16 lanes), a few large
+sizes, special values (+-0, +-inf, NaN, subnormals, +-80..+-104 around exp's overflow/underflow)."""
+import math
+
+import numpy as np
+import pytest
+
+import ember
+from ember import _C
+
+LEVELS = [level for level in ("ref", "avx2", "avx512") if _C.isa_available(level)]
+SIMD_LEVELS = [level for level in LEVELS if level != "ref"]
+SIZES = list(range(1, 68)) + [255, 1000, 4099]
+RTOL, ATOL = 2e-6, 1e-6   # transcendental kernels; arithmetic is compared exactly
+
+SPECIALS = np.array(
+    [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 1e-40, -3e-39, 1.1754944e-38, 1e-30, -1e-30, 1e-7, -1e-7,
+     0.3, -0.3, 0.5, -0.5, 0.62, -0.63, 0.9, -0.9, 1.0, -1.0, 1.3, -1.3, 3.0, -3.0, 5.5, -5.5, 10.0, -10.0, 20.0,
+     -20.0, 80.0, -80.0, 88.0, -88.0, 88.72, -88.73, 89.0, -89.0, 100.0, -100.0, 103.9, -103.9, 104.5, -104.5,
+     150.0, -150.0, 1e10, -1e10, 3e38, -3e38], dtype=np.float32)
+
+erf64 = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def sigmoid64(x):
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+def gelu_tanh_parts64(x):
+    inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)
+    return np.tanh(inner), math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x * x)
+
+
+UNARY64 = {
+    "neg": lambda x: -x,
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "rsqrt": lambda x: 1.0 / np.sqrt(x),
+    "abs": np.abs,
+    "tanh": np.tanh,
+    "sigmoid": sigmoid64,
+    "relu": lambda x: np.where(x > 0, x, np.where(np.isnan(x), x, 0.0)),
+    "gelu": lambda x: 0.5 * x * (1 + erf64(x / math.sqrt(2))),
+    "gelu_tanh": lambda x: 0.5 * x * (1 + gelu_tanh_parts64(x)[0]),
+    "silu": lambda x: x * sigmoid64(x),
+}
+EXACT_UNARY = {"neg", "sqrt", "rsqrt", "abs", "relu"}
+
+
+def gelu_tanh_grad64(x):
+    th, dinner = gelu_tanh_parts64(x)
+    return 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * dinner
+
+
+# name -> (f'(saved) in float64, whether saved is the forward output)
+BACKWARD64 = {
+    "relu_backward": (lambda x: (x > 0).astype(np.float64), False),
+    "gelu_backward": (lambda x: 0.5 * (1 + erf64(x / math.sqrt(2))) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi),
+                      False),
+    "gelu_tanh_backward": (gelu_tanh_grad64, False),
+    "silu_backward": (lambda x: sigmoid64(x) * (1 + x * (1 - sigmoid64(x))), False),
+    "sigmoid_backward": (lambda y: y * (1 - y), True),
+    "tanh_backward": (lambda y: 1 - y * y, True),
+}
+
+
+def data(n, seed, scale=3.0, specials=True):
+    """n float32 values: normal * scale, with special values sprinkled in when asked."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(n) * scale).astype(np.float32)
+    if specials and n >= 4:
+        where = rng.choice(n, size=max(1, n // 5), replace=False)
+        x[where] = rng.choice(SPECIALS, size=where.size)
+    return x
+
+
+def float64_of(f, x):
+    with np.errstate(all="ignore"):
+        return np.asarray(f(x.astype(np.float64)), dtype=np.float64).astype(np.float32)
+
+
+def assert_close(actual, expected, rtol=RTOL, atol=ATOL, what=""):
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, equal_nan=True, err_msg=what)
+
+
+# ---------------------------------------------------------------------------------------------- unary
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("name", sorted(UNARY64))
+def test_unary_every_size(level, name):
+    for n in SIZES:
+        x = data(n, seed=n)
+        y = _C._kernel_unary(level, name, x)
+        what = f"{level} {name} n={n}"
+        if name in EXACT_UNARY:
+            np.testing.assert_array_equal(y, _C._kernel_unary("ref", name, x), err_msg=what)
+        else:
+            assert_close(y, _C._kernel_unary("ref", name, x), what=what + " vs ref")
+        assert_close(y, float64_of(UNARY64[name], x), what=what + " vs float64")
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("name", sorted(UNARY64))
+def test_unary_special_values(level, name):
+    x = SPECIALS
+    y = _C._kernel_unary(level, name, x)
+    ref = _C._kernel_unary("ref", name, x)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref), err_msg=f"{level} {name}: NaN positions")
+    assert_close(y, ref, what=f"{level} {name} specials vs ref")
+    assert_close(y, float64_of(UNARY64[name], x), what=f"{level} {name} specials vs float64")
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_unary_pinned_values(level):
+    def run(name, values):
+        return _C._kernel_unary(level, name, np.array(values, dtype=np.float32))
+
+    assert np.isnan(run("relu", [np.nan])[0])
+    assert np.signbit(run("relu", [-0.0])[0]) == np.signbit(np.float32(0.0))   # +0, as the reference
+    np.testing.assert_array_equal(run("exp", [np.inf, -np.inf, 89.0, -104.0, 0.0]), [np.inf, 0, np.inf, 0, 1])
+    assert np.isnan(run("exp", [np.nan])[0])
+    sub = run("exp", [-100.0])[0]   # e^-100 = 3.72e-44, a subnormal
+    assert 0 < sub < 1.2e-38 and abs(sub - 3.720076e-44) <= 1.5e-45
+    np.testing.assert_array_equal(run("log", [0.0, -0.0, np.inf, 1.0]), [-np.inf, -np.inf, np.inf, 0.0])
+    assert np.isnan(run("log", [-1.0, -np.inf, np.nan])).all()
+    assert np.isnan(run("sqrt", [-1.0])[0]) and run("sqrt", [-0.0])[0] == 0
+    np.testing.assert_array_equal(run("tanh", [100.0, -100.0, np.inf, -np.inf]), [1, -1, 1, -1])
+    np.testing.assert_array_equal(run("sigmoid", [100.0, -100.0, np.inf, -np.inf]), [1, 0, 1, 0])
+    np.testing.assert_array_equal(run("gelu", [np.inf, 0.0, 30.0]), [np.inf, 0, 30.0])
+    for name in UNARY64:
+        assert np.isnan(run(name, [np.nan])[0]), name
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("name", ["exp", "log", "tanh", "sigmoid", "gelu", "gelu_tanh", "silu"])
+def test_unary_accuracy_dense(level, name):
+    """A dense sweep of each function's interesting range: a few ulps from float64."""
+    lo, hi = {"log": (1e-6, 1e6), "exp": (-103.0, 88.5)}.get(name, (-12.0, 12.0))
+    x = (np.geomspace(lo, hi, 20001) if name == "log" else np.linspace(lo, hi, 20001)).astype(np.float32)
+    y = _C._kernel_unary(level, name, x)
+    assert_close(y, float64_of(UNARY64[name], x), rtol=1e-6, atol=1e-7, what=f"{level} {name}")
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_gelu_erf_accuracy(level):
+    """Exact (erf) GELU: 1 + erf(x/sqrt 2) recovered from gelu within 1e-6 absolute, also for tiny x."""
+    x = np.concatenate([np.linspace(-6, 6, 12000), [1e-30, -1e-30, 1e-8, -1e-8]]).astype(np.float32)   # no 0
+    y = _C._kernel_unary(level, "gelu", x).astype(np.float64)
+    x64 = x.astype(np.float64)
+    assert np.max(np.abs(2 * y / x64 - (1 + erf64(x64 / math.sqrt(2))))) < 1e-6
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_unary_inplace(level):
+    x = data(67, seed=3)
+    for name in UNARY64:
+        np.testing.assert_array_equal(_C._kernel_unary(level, name, x, inplace=True), _C._kernel_unary(level, name, x))
+
+
+# --------------------------------------------------------------------------------------------- binary
+
+BINARY64 = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "maximum": np.maximum,
+            "minimum": np.minimum}
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("name", sorted(BINARY64))
+@pytest.mark.parametrize("strides", [(1, 1), (1, 0), (0, 1), (0, 0)])
+def test_binary_every_size_exact(level, name, strides):
+    sa, sb = strides
+    for n in SIZES:
+        a = data(n if sa else 1, seed=n)
+        b = data(n if sb else 1, seed=1000 + n)
+        b[b == 0] = 0.75   # keep 0/0 out of the way of the NaN-position check below (still covered by specials)
+        out = _C._kernel_binary(level, name, a, b, sa, sb, n)
+        a_full, b_full = np.broadcast_to(a, (n,)) if sa else np.full(n, a[0]), np.broadcast_to(b, (n,)) if sb else np.full(n, b[0])
+        with np.errstate(all="ignore"):
+            expected = BINARY64[name](a_full.astype(np.float64), b_full.astype(np.float64)).astype(np.float32)
+        what = f"{level} {name} strides={strides} n={n}"
+        np.testing.assert_array_equal(out, expected, err_msg=what)
+        np.testing.assert_array_equal(out, _C._kernel_binary("ref", name, a, b, sa, sb, n), err_msg=what)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("name", sorted(BINARY64))
+def test_binary_special_values(level, name):
+    a = np.repeat(SPECIALS, SPECIALS.size)
+    b = np.tile(SPECIALS, SPECIALS.size)
+    out = _C._kernel_binary(level, name, a, b, 1, 1, a.size)
+    with np.errstate(all="ignore"):
+        expected = BINARY64[name](a.astype(np.float64), b.astype(np.float64)).astype(np.float32)
+    np.testing.assert_array_equal(out, expected)
+    if name in ("maximum", "minimum"):
+        assert np.isnan(out[np.isnan(a) | np.isnan(b)]).all()
+
+
+# ------------------------------------------------------------------------------------------- backward
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("name", sorted(BACKWARD64))
+def test_backward_every_size(level, name):
+    derivative, saves_output = BACKWARD64[name]
+    for n in SIZES + [SPECIALS.size]:
+        if n == SPECIALS.size:
+            x = SPECIALS.copy()
+        else:
+            x = data(n, seed=n)
+        saved = _C._kernel_unary("ref", name.replace("_backward", ""), x) if saves_output else x
+        if name == "gelu_tanh_backward":   # float32's x^3 overflows where float64's does not
+            saved = np.where(np.abs(saved) > 1e12, np.float32(7.0), saved).astype(np.float32)
+        gy = data(n, seed=5000 + n, scale=1.0, specials=False)
+        gx = _C._kernel_backward(level, name, saved, gy)
+        what = f"{level} {name} n={n}"
+        assert_close(gx, _C._kernel_backward("ref", name, saved, gy), what=what + " vs ref")
+        expected = float64_of(lambda s: gy.astype(np.float64) * derivative(s), saved)
+        assert_close(gx, expected, rtol=RTOL, atol=2 * ATOL, what=what + " vs float64")
+
+
+# ------------------------------------------------------------------------------------------ sum / max
+
+
+def sum_tolerance(x):
+    return 1e-6 * float(np.sum(np.abs(x.astype(np.float64)))) + 1e-30
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_sum_every_size(level):
+    for n in SIZES + [2048, 2049, 4096 + 17]:
+        x = data(n, seed=n, specials=False)
+        got = _C._kernel_sum(level, x)
+        exact = math.fsum(x.astype(np.float64))
+        assert abs(got - exact) <= sum_tolerance(x), (level, n, got, exact)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_sum_long_does_not_drift(level):
+    """4M values in [0, 1): a single float accumulator is off by ~1e-3 relative here; the kernel stays ~1e-7."""
+    x = np.random.default_rng(0).random(1 << 22, dtype=np.float32) + np.float32(0.25)
+    exact = float(np.sum(x.astype(np.float64)))
+    naive = float(np.cumsum(x, dtype=np.float32)[-1])
+    tolerance = 1e-6 * exact
+    assert abs(naive - exact) > tolerance   # the test can fail: a naive accumulator would
+    assert abs(_C._kernel_sum(level, x) - exact) <= tolerance
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_sum_special_values(level):
+    assert _C._kernel_sum(level, np.array([1, np.inf, 2], dtype=np.float32)) == np.inf
+    assert math.isnan(_C._kernel_sum(level, np.array([1, np.inf, -np.inf], dtype=np.float32)))
+    for n in (1, 9, 17, 67):
+        for where in {0, n // 2, n - 1}:
+            x = data(n, seed=n, specials=False)
+            x[where] = np.nan
+            assert math.isnan(_C._kernel_sum(level, x))
+    assert _C._kernel_sum(level, np.zeros(0, dtype=np.float32)) == 0
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_max_every_size_and_nan(level):
+    for n in SIZES:
+        x = data(n, seed=n, specials=False)
+        assert _C._kernel_max(level, x) == np.max(x), (level, n)
+        for where in {0, n // 2, n - 1}:
+            y = x.copy()
+            y[where] = np.nan
+            assert math.isnan(_C._kernel_max(level, y)), (level, n, where)
+        assert _C._kernel_max(level, np.full(n, -np.inf, dtype=np.float32)) == -np.inf
+        y = x.copy()
+        y[n - 1] = np.inf
+        assert _C._kernel_max(level, y) == np.inf
+
+
+# -------------------------------------------------------------------------------------------- softmax
+
+
+def softmax64(x):
+    x = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        m = np.max(x, axis=1, keepdims=True)
+        m = np.where(m == -np.inf, 0.0, m)
+        e = np.exp(x - m)
+        return e / e.sum(axis=1, keepdims=True), x - m - np.log(e.sum(axis=1, keepdims=True))
+
+
+ROW_SHAPES = [(3, c) for c in range(1, 68)] + [(2, 1000), (1, 5000), (5, 33)]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_softmax_rows(level):
+    for rows, cols in ROW_SHAPES:
+        x = data(rows * cols, seed=cols, specials=False).reshape(rows, cols)
+        soft, log_soft = softmax64(x)
+        for name, expected in (("softmax_rows", soft), ("log_softmax_rows", log_soft)):
+            y = _C._kernel_rows(level, name, x)
+            what = f"{level} {name} {rows}x{cols}"
+            # log_softmax = x - logsumexp: an ulp or two of max|x| absolute; softmax: a few ulps relative
+            atol = 3e-7 * (1 + float(np.abs(x).max())) if name == "log_softmax_rows" else 1e-7
+            assert_close(y, _C._kernel_rows("ref", name, x), rtol=4e-6, atol=atol, what=what + " vs ref")
+            assert_close(y, expected.astype(np.float32), rtol=4e-6, atol=atol, what=what + " vs float64")
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_softmax_rows_special_values(level):
+    x = np.array([[-np.inf] * 5,                           # all -inf: NaN, as PyTorch
+                  [0, -np.inf, 1, -np.inf, 2],             # -inf entries get 0
+                  [0, np.nan, 1, 2, 3],                    # NaN spreads over its row
+                  [0, np.inf, 1, 2, 3],                    # +inf: inf - inf = NaN
+                  [100, 100, -100, 0, 100],                # large values do not overflow
+                  [1e-45, -1e-45, 0, -0.0, 1e-40]], dtype=np.float32)
+    for name, expected in zip(("softmax_rows", "log_softmax_rows"), softmax64(x)):
+        y = _C._kernel_rows(level, name, x)
+        ref = _C._kernel_rows("ref", name, x)
+        np.testing.assert_array_equal(np.isnan(y), np.isnan(ref), err_msg=f"{level} {name}")
+        assert_close(y, ref, what=f"{level} {name} vs ref")
+        assert_close(y, expected.astype(np.float32), what=f"{level} {name} vs float64")
+    soft = _C._kernel_rows(level, "softmax_rows", x)
+    assert np.isnan(soft[0]).all() and np.isnan(soft[2]).all() and np.isnan(soft[3]).all()
+    assert soft[1, 1] == 0 and soft[1, 3] == 0
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_softmax_backward_rows(level):
+    for rows, cols in ROW_SHAPES:
+        x = data(rows * cols, seed=cols, specials=False).reshape(rows, cols)
+        gy = data(rows * cols, seed=77 + cols, scale=1.0, specials=False).reshape(rows, cols)
+        soft, log_soft = softmax64(x)
+        g64 = gy.astype(np.float64)
+        expected = {
+            "softmax_backward_rows": soft * (g64 - np.sum(g64 * soft, axis=1, keepdims=True)),
+            "log_softmax_backward_rows": g64 - np.exp(log_soft) * np.sum(g64, axis=1, keepdims=True),
+        }
+        for name, forward in (("softmax_backward_rows", "softmax_rows"), ("log_softmax_backward_rows", "log_softmax_rows")):
+            y = _C._kernel_rows("ref", forward, x)
+            gx = _C._kernel_rows_backward(level, name, y, gy)
+            what = f"{level} {name} {rows}x{cols}"
+            assert_close(gx, _C._kernel_rows_backward("ref", name, y, gy), rtol=1e-5, atol=1e-6, what=what + " vs ref")
+            scale = 1e-6 * (1 + np.abs(g64).sum(axis=1, keepdims=True))
+            assert (np.abs(gx - expected[name]) <= scale + 1e-5 * np.abs(expected[name])).all(), what + " vs float64"
+
+
+# ------------------------------------------------------------------------------------------- the hooks
+
+
+def test_hooks_reject_bad_input():
+    x = np.ones(4, dtype=np.float32)
+    with pytest.raises(ValueError, match="level"):
+        _C._kernel_unary("sse9", "exp", x)
+    with pytest.raises(ValueError, match="unknown unary kernel"):
+        _C._kernel_unary("ref", "cosh", x)
+    with pytest.raises(ValueError, match="strides"):
+        _C._kernel_binary("ref", "add", x, x, 2, 1, 4)
+    with pytest.raises(ValueError, match="too short"):
+        _C._kernel_binary("ref", "add", x, x, 1, 1, 5)
+    with pytest.raises(ValueError):
+        _C._kernel_backward("ref", "relu_backward", x, np.ones(3, dtype=np.float32))
+    with pytest.raises(ValueError):
+        _C._kernel_rows("ref", "softmax_rows", x)
+    with pytest.raises(ValueError):
+        _C._kernel_max("ref", np.zeros(0, dtype=np.float32))
+
+
+def test_active_level_is_available():
+    assert _C.isa() in LEVELS
+    assert ember.config()["isa"] == _C.isa()
