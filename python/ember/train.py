@@ -6,8 +6,6 @@ import os
 import sys
 import time
 
-import numpy as np
-
 from . import _C
 from . import io
 from . import optim
