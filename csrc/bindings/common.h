@@ -68,6 +68,7 @@ void bind_linalg(py::module_& m);
 void bind_nn(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_kernel_hooks(py::module_& m);   // private test hooks: one kernel of a chosen SIMD level
+void bind_conv(py::module_& m);
 void bind_attention(py::module_& m);
 
 }  // namespace ember

@@ -34,6 +34,7 @@ PYBIND11_MODULE(_C, m) {
     set_num_threads(n);
   }, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
+  m.def("empty_cache", &empty_storage_cache, "Returns cached large tensor blocks to the system.");
   m.def("isa", [] { return std::string(kernels::table().isa); });
   m.def("isa_available", [](const std::string& level) { return kernels::table_for(level.c_str()) != nullptr; });
   m.def("build_info", [] {
@@ -62,5 +63,6 @@ PYBIND11_MODULE(_C, m) {
   bind_nn(m);
   bind_optim(m);
   bind_kernel_hooks(m);
+  bind_conv(m);
   bind_attention(m);
 }

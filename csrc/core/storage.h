@@ -25,4 +25,7 @@ struct Storage {
   static std::shared_ptr<Storage> wrap(void* data, size_t nbytes, std::function<void(void*)> release);
 };
 
+// Returns the cached large blocks to the system (ember._C.empty_cache()).
+void empty_storage_cache();
+
 }  // namespace ember

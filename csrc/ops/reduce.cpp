@@ -76,25 +76,26 @@ void sum_kernel(const T* x, T* out, int64_t outer, int64_t inner, bool columns) 
     return;
   }
   if (outer == 1) {
-    // one long row: per-thread partial sums, combined in a fixed order
-    int threads = std::max(1, get_num_threads());
-    std::vector<double> partial(threads, 0.0);
-    int64_t chunk = (inner + threads - 1) / threads;
-    parallel_for(threads, inner >= kReduceGrain * 2 ? 1 : threads + 1, [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) {
-        int64_t lo = t * chunk, hi = std::min(inner, lo + chunk);
-        if (lo >= hi) continue;
+    // one long row: partial sums over fixed blocks, combined in order, so the result is the same for any
+    // thread count
+    constexpr int64_t kBlock = 65536;
+    int64_t blocks = (inner + kBlock - 1) / kBlock;
+    using Partial = std::conditional_t<std::is_integral_v<T>, int64_t, double>;   // exact for integer sums
+    std::vector<Partial> partial(blocks, Partial(0));
+    parallel_for(blocks, 1, [&](int64_t b, int64_t e) {
+      for (int64_t blk = b; blk < e; ++blk) {
+        int64_t lo = blk * kBlock, hi = std::min(inner, lo + kBlock);
         if constexpr (std::is_same_v<T, float>) {
-          partial[t] = kernels::table().sum(x + lo, hi - lo);
+          partial[blk] = kernels::table().sum(x + lo, hi - lo);
         } else {
           Acc s = Acc(0);
           for (int64_t i = lo; i < hi; ++i) s += static_cast<Acc>(x[i]);
-          partial[t] = static_cast<double>(s);
+          partial[blk] = static_cast<Partial>(s);
         }
       }
     });
-    double s = 0.0;
-    for (double v : partial) s += v;
+    Partial s = Partial(0);
+    for (Partial v : partial) s += v;
     out[0] = static_cast<T>(s);
     return;
   }

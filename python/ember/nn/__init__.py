@@ -5,6 +5,8 @@ from .modules import (Module, Sequential, ModuleList, ModuleDict, Linear, Identi
                       Sigmoid, Tanh, Softmax, LogSoftmax, Dropout, Flatten, Unflatten, Embedding, LayerNorm,
                       BatchNorm1d, BatchNorm2d, MSELoss, L1Loss, HuberLoss, SmoothL1Loss, CrossEntropyLoss, NLLLoss,
                       BCELoss, BCEWithLogitsLoss)
+from .conv import Conv1d, Conv2d
+from .pooling import (MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d)
 from . import functional
 from . import init
 from . import utils

@@ -276,3 +276,5 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         loss = loss * weight
     return _reduce(loss, _reduction(size_average, reduce, reduction))
 
+from .functional_conv import (conv1d, conv2d, max_pool1d, max_pool2d, avg_pool1d, avg_pool2d,  # noqa: E402
+                              adaptive_avg_pool2d, adaptive_max_pool2d)

@@ -1,0 +1,98 @@
+// Convolution kernels on raw pointers (NCHW): the geometry of a 2-D convolution, im2col/col2im for the GEMM
+// path, the naive reference loops (the test oracle), the plane layouts of the direct path, and the table of
+// direct stride-1 SIMD kernels per ISA level. No Tensor, no autograd, no Python; a 1-D convolution is H = 1.
+#pragma once
+#include <cstdint>
+
+namespace ember {
+namespace kernels {
+
+struct ConvGeometry {
+  int64_t N = 1, C_in = 1, H = 1, W = 1;   // input (N, C_in, H, W)
+  int64_t C_out = 1, KH = 1, KW = 1;       // weight (C_out, C_in / groups, KH, KW)
+  int64_t groups = 1;
+  int64_t stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
+  int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;   // asymmetric for 'same' with even kernels
+  int64_t OH = 1, OW = 1;                  // output (N, C_out, OH, OW)
+
+  int64_t c_in_group() const { return C_in / groups; }
+  int64_t c_out_group() const { return C_out / groups; }
+  int64_t taps() const { return KH * KW; }
+  int64_t col_rows() const { return c_in_group() * KH * KW; }   // K of the GEMM path
+  int64_t out_plane() const { return OH * OW; }
+  int64_t in_plane() const { return H * W; }
+};
+
+// ---- im2col / col2im (GEMM path), float and double, one image and one group.
+// x is (C_in/groups, H, W) contiguous; col is (C_in/groups * KH * KW, OH * OW) contiguous, zeros where the
+// window reads padding.
+template <typename T> void im2col(const T* x, const ConvGeometry& g, T* col);
+// x (C_in/groups, H, W) += the scatter of col (C_in/groups * KH * KW, OH * OW) back onto the input positions.
+template <typename T> void col2im_add(const T* col, const ConvGeometry& g, T* x);
+
+// ---- the naive reference (direct loops over every index): the oracle for every fast path.
+// x (N, C_in, H, W), w (C_out, C_in/groups, KH, KW), bias (C_out) or null, y (N, C_out, OH, OW); all contiguous.
+template <typename T> void conv2d_ref_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g);
+// dx (N, C_in, H, W) = the gradient of the forward with respect to x, from dy (N, C_out, OH, OW).
+template <typename T> void conv2d_ref_backward_input(const T* dy, const T* w, T* dx, const ConvGeometry& g);
+// dw (C_out, C_in/groups, KH, KW) = the gradient with respect to w.
+template <typename T> void conv2d_ref_backward_weight(const T* dy, const T* x, T* dw, const ConvGeometry& g);
+
+// ---- the direct path (stride 1): "wide grid" planes.
+// An input plane is copied into a zero-padded (hp, wp) plane followed by kDirectSlack readable floats; a
+// stride-1 output position (oh, ow) is computed at flat index q = oh * wp + ow of a wide output plane of
+// (oh_count * wp) positions, so every tap (kh, kw) reads the contiguous run at q + kh * dh * wp + kw * dw
+// and the SIMD lanes run across rows. Columns ow >= OW of the wide plane are discarded.
+constexpr int64_t kDirectSlack = 64;   // > the widest vector block, in floats
+constexpr int64_t kDirectAlign = 16;   // wide output planes are a multiple of this many floats
+
+struct DirectForwardArgs {
+  const float* x;              // (c_in, x_plane) padded input planes, each followed by kDirectSlack zeros
+  int64_t c_in, x_plane;
+  const float* w;              // (c_out, c_in, taps) contiguous
+  const int64_t* tap_offsets;  // (taps): kh * dilation_h * wp + kw * dilation_w
+  int64_t taps;
+  float* y;                    // (c_out, y_plane) wide outputs; y_plane a multiple of kDirectAlign
+  int64_t c_out, y_plane;
+};
+
+struct DirectWeightGradArgs {
+  const float* dy;             // (images, ., y_plane) wide output gradients of c_out channels, zero in the
+  int64_t dy_image_stride;     //   discarded columns; image n's first channel at dy + n * dy_image_stride
+  const float* x;              // (images, ., x_plane) padded input planes of c_in channels, as for the forward
+  int64_t x_image_stride, x_plane, c_in;
+  const int64_t* tap_offsets;  // (taps)
+  int64_t taps, images, c_out, y_plane;
+  float* dw;                   // (c_out, c_in, taps) contiguous, accumulated: dw += sum over images and q
+};
+
+struct DirectConvKernels {
+  const char* isa = "ref";
+  void (*forward)(const DirectForwardArgs& args) = nullptr;          // y = sum over ci, taps of w * x
+  void (*weight_grad)(const DirectWeightGradArgs& args) = nullptr;   // dw += sum over n, q of dy * x
+};
+
+// The direct kernels of the active ISA level (follows kernels::table(), so EMBER_ISA applies), or of a named
+// level ("ref", "avx2", "avx512"; nullptr when the CPU lacks it).
+const DirectConvKernels& direct_conv_kernels();
+const DirectConvKernels* direct_conv_kernels_for(const char* level);
+
+namespace ref { void fill_direct_conv(DirectConvKernels& k); }
+namespace avx2 { void fill_direct_conv(DirectConvKernels& k); }
+namespace avx512 { void fill_direct_conv(DirectConvKernels& k); }
+
+// Plane layout helpers of the direct path (float).
+// dst (channels, dst_plane): each (hp, wp) plane gets src (channels, h, w) placed at (top, left) (negative =
+// cropped), zeros elsewhere including the kDirectSlack tail.
+void pad_planes(const float* src, int64_t channels, int64_t h, int64_t w, float* dst, int64_t dst_plane, int64_t hp,
+                int64_t wp, int64_t top, int64_t left);
+// dst (channels, rows, cols) = act(src wide (channels, src_plane) with row stride wp + bias[c]); relu if asked.
+void crop_planes(const float* src, int64_t channels, int64_t src_plane, int64_t wp, float* dst, int64_t rows,
+                 int64_t cols, const float* bias, bool relu);
+// dst wide (channels, dst_plane) with row stride wp = src (channels, rows, cols), zeros in columns >= cols and
+// positions >= rows * wp.
+void widen_planes(const float* src, int64_t channels, int64_t rows, int64_t cols, float* dst, int64_t dst_plane,
+                  int64_t wp);
+
+}  // namespace kernels
+}  // namespace ember

@@ -1,0 +1,325 @@
+// The convolution paths: ref (naive oracle), im2col + GEMM, pointwise (1x1 stride 1: plain GEMM on the image),
+// and direct (stride-1 SIMD kernels on zero-padded "wide grid" planes, float32). Work is split over images:
+// each worker owns a range of images, its scratch (sized once per call) and, in the backward, a private weight
+// gradient summed at the end. A single image (or too little work) runs on one worker with a threaded GEMM.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/threads.h"
+#include "kernels/gemm/gemm.h"
+#include "ops/conv_paths.h"
+
+namespace ember {
+namespace conv_paths {
+namespace {
+
+using kernels::ConvGeometry;
+
+// Below this many flops per call everything stays on the calling thread.
+constexpr double kParallelFlops = 1.0e6;
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+double forward_flops(const ConvGeometry& g) {
+  return 2.0 * g.N * g.C_out * g.OH * g.OW * g.col_rows();
+}
+
+// Number of image-range workers: one per thread when there are enough images and enough work.
+int64_t worker_count(const ConvGeometry& g) {
+  if (forward_flops(g) < kParallelFlops) return 1;
+  return std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), g.N));
+}
+
+// Runs f(worker, first image, end image) for `workers` contiguous image ranges, in parallel.
+template <typename F>
+void for_each_worker(int64_t images, int64_t workers, F&& f) {
+  parallel_for(workers, 1, [&](int64_t w0, int64_t w1) {
+    for (int64_t w = w0; w < w1; ++w) f(w, w * images / workers, (w + 1) * images / workers);
+  });
+}
+
+// C = act(A B + beta C + bias) through the GEMM of the run's ISA level (float) or the float64 GEMM.
+void gemm(const ConvRun& run, int threads, int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int64_t csA,
+          const float* B, int64_t rsB, int64_t csB, float beta, float* C, int64_t rsC,
+          const kernels::Epilogue<float>* ep = nullptr) {
+  kernels::sgemm_with(*run.table, threads, M, N, K, 1.0f, A, rsA, csA, B, rsB, csB, beta, C, rsC, 1, ep);
+}
+void gemm(const ConvRun&, int, int64_t M, int64_t N, int64_t K, const double* A, int64_t rsA, int64_t csA,
+          const double* B, int64_t rsB, int64_t csB, double beta, double* C, int64_t rsC,
+          const kernels::Epilogue<double>* ep = nullptr) {
+  kernels::dgemm(M, N, K, 1.0, A, rsA, csA, B, rsB, csB, beta, C, rsC, 1, ep);
+}
+
+// Adds the per-worker partial weight gradients (workers, size) into dw (size).
+template <typename T>
+void sum_partials(const std::vector<T>& partials, int64_t workers, int64_t size, T* dw) {
+  for (int64_t i = 0; i < size; ++i) {
+    T s = 0;
+    for (int64_t w = 0; w < workers; ++w) s += partials[w * size + i];
+    dw[i] = s;
+  }
+}
+
+// ---------------------------------------------------------------- ref
+template <typename T>
+void ref_forward(const ConvRun& run, const T* x, const T* w, const T* bias, T* y) {
+  kernels::conv2d_ref_forward(x, w, bias, y, run.geo);
+  if (run.relu) {
+    const int64_t n = run.geo.N * run.geo.C_out * run.geo.OH * run.geo.OW;
+    for (int64_t i = 0; i < n; ++i) y[i] = y[i] > T(0) ? y[i] : T(0);
+  }
+}
+
+// ---------------------------------------------------------------- im2col / pointwise (GEMM)
+template <typename T>
+void gemm_forward(const ConvRun& run, const T* x, const T* w, const T* bias, T* y) {
+  const ConvGeometry& g = run.geo;
+  const bool pointwise = run.path == ConvPath::Pointwise;
+  const int64_t cig = g.c_in_group(), cog = g.c_out_group(), K = g.col_rows(), P = g.out_plane();
+  const int64_t workers = worker_count(g);
+  const int gemm_threads = workers > 1 ? 1 : get_num_threads();
+  for_each_worker(g.N, workers, [&](int64_t, int64_t n0, int64_t n1) {
+    std::vector<T> col(pointwise ? 0 : static_cast<size_t>(K * P));
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const T* x_group = x + (n * g.C_in + grp * cig) * g.in_plane();
+        const T* B = x_group;
+        if (!pointwise) {
+          kernels::im2col(x_group, g, col.data());
+          B = col.data();
+        }
+        kernels::Epilogue<T> ep;
+        ep.bias = bias ? bias + grp * cog : nullptr;
+        ep.bias_per_row = true;
+        ep.act = run.relu ? kernels::GemmActivation::Relu : kernels::GemmActivation::None;
+        const bool use_ep = ep.bias || run.relu;
+        gemm(run, gemm_threads, cog, P, K, w + grp * cog * K, K, 1, B, P, 1, T(0),
+             y + (n * g.C_out + grp * cog) * P, P, use_ep ? &ep : nullptr);
+      }
+  });
+}
+
+template <typename T>
+void gemm_backward(const ConvRun& run, const T* x, const T* w, const T* dy, T* dx, T* dw) {
+  const ConvGeometry& g = run.geo;
+  const bool pointwise = run.path == ConvPath::Pointwise;
+  const int64_t cig = g.c_in_group(), cog = g.c_out_group(), K = g.col_rows(), P = g.out_plane();
+  const int64_t workers = worker_count(g);
+  const int gemm_threads = workers > 1 ? 1 : get_num_threads();
+  const int64_t w_size = g.C_out * K;
+  std::vector<T> partials(dw ? static_cast<size_t>(workers * w_size) : 0, T(0));
+  for_each_worker(g.N, workers, [&](int64_t worker, int64_t n0, int64_t n1) {
+    std::vector<T> col(pointwise ? 0 : static_cast<size_t>(K * P));
+    T* dw_part = dw ? partials.data() + worker * w_size : nullptr;
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const T* x_group = x + (n * g.C_in + grp * cig) * g.in_plane();
+        const T* dy_group = dy + (n * g.C_out + grp * cog) * P;
+        const T* w_group = w + grp * cog * K;
+        if (dw) {
+          // dW_g (cog, K) += dY_g (cog, P) @ col^T (P, K)
+          const T* B = x_group;
+          if (!pointwise) {
+            kernels::im2col(x_group, g, col.data());
+            B = col.data();
+          }
+          gemm(run, gemm_threads, cog, K, P, dy_group, P, 1, B, 1, P, T(1), dw_part + grp * cog * K, K);
+        }
+        if (dx) {
+          // dcol (K, P) = W_g^T (K, cog) @ dY_g (cog, P), scattered back onto the input (or, pointwise, it is dX).
+          T* dx_group = dx + (n * g.C_in + grp * cig) * g.in_plane();
+          if (pointwise) {
+            gemm(run, gemm_threads, K, P, cog, w_group, 1, K, dy_group, P, 1, T(0), dx_group, P);
+          } else {
+            gemm(run, gemm_threads, K, P, cog, w_group, 1, K, dy_group, P, 1, T(0), col.data(), P);
+            std::memset(dx_group, 0, sizeof(T) * cig * g.in_plane());
+            kernels::col2im_add(col.data(), g, dx_group);
+          }
+        }
+      }
+  });
+  if (dw) sum_partials(partials, workers, w_size, dw);
+}
+
+// ---------------------------------------------------------------- direct (float32, stride 1)
+struct WidePlanes {
+  int64_t hp, wp, x_plane, y_plane;
+  std::vector<int64_t> tap_offsets;
+};
+
+// Layout of padded input planes (hp, wp) and wide output planes for a stride-1 conv producing (out_h, out_w).
+WidePlanes wide_planes(int64_t out_h, int64_t out_w, const ConvGeometry& g) {
+  WidePlanes p;
+  p.hp = out_h + (g.KH - 1) * g.dilation_h;
+  p.wp = out_w + (g.KW - 1) * g.dilation_w;
+  p.x_plane = round_up(p.hp * p.wp + (g.KW - 1) * g.dilation_w + kernels::kDirectSlack, kernels::kDirectAlign);
+  p.y_plane = round_up(out_h * p.wp, kernels::kDirectAlign);
+  for (int64_t kh = 0; kh < g.KH; ++kh)
+    for (int64_t kw = 0; kw < g.KW; ++kw) p.tap_offsets.push_back(kh * g.dilation_h * p.wp + kw * g.dilation_w);
+  return p;
+}
+
+// Work units of the direct forward: each image, split into `splits` output-channel ranges when there are fewer
+// images than threads (whole groups when grouped, else blocks of 8 channels), so batch 1 still uses every core.
+struct ChannelSplit {
+  int64_t splits;
+  void range(const ConvGeometry& g, int64_t s, int64_t& c0, int64_t& c1) const {
+    if (g.groups > 1) {
+      c0 = s * g.groups / splits * g.c_out_group();
+      c1 = (s + 1) * g.groups / splits * g.c_out_group();
+    } else {
+      const int64_t blocks = (g.C_out + 7) / 8;
+      c0 = std::min(g.C_out, s * blocks / splits * 8);
+      c1 = std::min(g.C_out, (s + 1) * blocks / splits * 8);
+    }
+  }
+};
+
+void direct_forward(const ConvRun& run, const float* x, const float* w, const float* bias, float* y) {
+  const ConvGeometry& g = run.geo;
+  const int64_t cig = g.c_in_group(), cog = g.c_out_group(), taps = g.taps();
+  const WidePlanes planes = wide_planes(g.OH, g.OW, g);
+  const int64_t threads = worker_count(g) > 1 ? get_num_threads() : 1;
+  ChannelSplit split{1};
+  if (g.N < threads) split.splits = std::min(ceil_div(threads, g.N), g.groups > 1 ? g.groups : ceil_div(g.C_out, 8));
+  const int64_t units = g.N * split.splits;
+  for_each_worker(units, std::min(threads, units), [&](int64_t, int64_t u0, int64_t u1) {
+    std::vector<float> xp(static_cast<size_t>(g.C_in * planes.x_plane)), yw(static_cast<size_t>(g.C_out * planes.y_plane));
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t n = u / split.splits;
+      int64_t c0, c1;
+      split.range(g, u % split.splits, c0, c1);
+      if (c1 <= c0) continue;
+      const int64_t g0 = c0 / cog, g1 = (c1 - 1) / cog + 1;   // groups touched by [c0, c1)
+      kernels::pad_planes(x + (n * g.C_in + g0 * cig) * g.in_plane(), (g1 - g0) * cig, g.H, g.W,
+                          xp.data() + g0 * cig * planes.x_plane, planes.x_plane, planes.hp, planes.wp, g.pad_top,
+                          g.pad_left);
+      for (int64_t grp = g0; grp < g1; ++grp) {
+        const int64_t first = std::max(c0, grp * cog), last = std::min(c1, (grp + 1) * cog);
+        kernels::DirectForwardArgs a{xp.data() + grp * cig * planes.x_plane, cig, planes.x_plane,
+                                     w + first * cig * taps, planes.tap_offsets.data(), taps,
+                                     yw.data() + first * planes.y_plane, last - first, planes.y_plane};
+        run.direct->forward(a);
+      }
+      kernels::crop_planes(yw.data() + c0 * planes.y_plane, c1 - c0, planes.y_plane, planes.wp,
+                           y + (n * g.C_out + c0) * g.out_plane(), g.OH, g.OW, bias ? bias + c0 : nullptr, run.relu);
+    }
+  });
+}
+
+// Images per weight-gradient kernel call: as many as keep one call's planes (a few dy channels and one x
+// channel per image) within about half of L1, at most 8, so every tap block re-reads them from L1.
+int64_t grad_images_per_call(const WidePlanes& planes) {
+  const int64_t bytes_per_image = (4 * planes.y_plane + planes.x_plane) * static_cast<int64_t>(sizeof(float));
+  return std::max<int64_t>(1, std::min<int64_t>(8, 24576 / bytes_per_image));
+}
+
+void direct_backward(const ConvRun& run, const float* x, const float* w, const float* dy, float* dx, float* dw) {
+  const ConvGeometry& g = run.geo;
+  const int64_t cig = g.c_in_group(), cog = g.c_out_group(), taps = g.taps();
+  const WidePlanes fwd = wide_planes(g.OH, g.OW, g);   // x planes and wide dy planes for dW
+  const WidePlanes bwd = wide_planes(g.H, g.W, g);      // padded dy planes and wide dx planes for dX
+  // dX is the stride-1 convolution of dY padded by (K-1)*d - pad with the flipped, transposed weights.
+  std::vector<float> w_flipped;
+  if (dx) {
+    w_flipped.resize(static_cast<size_t>(g.C_out * cig * taps));
+    for (int64_t grp = 0; grp < g.groups; ++grp)
+      for (int64_t ci = 0; ci < cig; ++ci)
+        for (int64_t co = 0; co < cog; ++co)
+          for (int64_t t = 0; t < taps; ++t)
+            w_flipped[((grp * cig + ci) * cog + co) * taps + t] = w[((grp * cog + co) * cig + ci) * taps + taps - 1 - t];
+  }
+  const int64_t workers = worker_count(g);
+  const int64_t w_size = g.C_out * cig * taps;
+  std::vector<float> partials(dw ? static_cast<size_t>(workers * w_size) : 0, 0.0f);
+  for_each_worker(g.N, workers, [&](int64_t worker, int64_t n0, int64_t n1) {
+    const int64_t chunk = std::min<int64_t>(grad_images_per_call(fwd), std::max<int64_t>(n1 - n0, 1));
+    std::vector<float> xp, dyw, dyp, dxw;
+    if (dw) {
+      xp.resize(static_cast<size_t>(chunk * g.C_in * fwd.x_plane));
+      dyw.resize(static_cast<size_t>(chunk * g.C_out * fwd.y_plane));
+    }
+    if (dx) {
+      dyp.resize(static_cast<size_t>(g.C_out * bwd.x_plane));
+      dxw.resize(static_cast<size_t>(g.C_in * bwd.y_plane));
+    }
+    for (int64_t n = n0; n < n1; n += chunk) {
+      const int64_t images = std::min(chunk, n1 - n);
+      if (dw) {
+        for (int64_t i = 0; i < images; ++i) {
+          kernels::pad_planes(x + (n + i) * g.C_in * g.in_plane(), g.C_in, g.H, g.W, xp.data() + i * g.C_in * fwd.x_plane,
+                              fwd.x_plane, fwd.hp, fwd.wp, g.pad_top, g.pad_left);
+          kernels::widen_planes(dy + (n + i) * g.C_out * g.out_plane(), g.C_out, g.OH, g.OW,
+                                dyw.data() + i * g.C_out * fwd.y_plane, fwd.y_plane, fwd.wp);
+        }
+        for (int64_t grp = 0; grp < g.groups; ++grp) {
+          kernels::DirectWeightGradArgs a{dyw.data() + grp * cog * fwd.y_plane, g.C_out * fwd.y_plane,
+                                          xp.data() + grp * cig * fwd.x_plane, g.C_in * fwd.x_plane, fwd.x_plane, cig,
+                                          fwd.tap_offsets.data(), taps, images, cog, fwd.y_plane,
+                                          partials.data() + worker * w_size + grp * cog * cig * taps};
+          run.direct->weight_grad(a);
+        }
+      }
+      if (dx) {
+        for (int64_t i = 0; i < images; ++i) {
+          kernels::pad_planes(dy + (n + i) * g.C_out * g.out_plane(), g.C_out, g.OH, g.OW, dyp.data(), bwd.x_plane,
+                              bwd.hp, bwd.wp, (g.KH - 1) * g.dilation_h - g.pad_top,
+                              (g.KW - 1) * g.dilation_w - g.pad_left);
+          for (int64_t grp = 0; grp < g.groups; ++grp) {
+            kernels::DirectForwardArgs a{dyp.data() + grp * cog * bwd.x_plane, cog, bwd.x_plane,
+                                         w_flipped.data() + grp * cig * cog * taps, bwd.tap_offsets.data(), taps,
+                                         dxw.data() + grp * cig * bwd.y_plane, cig, bwd.y_plane};
+            run.direct->forward(a);
+          }
+          kernels::crop_planes(dxw.data(), g.C_in, bwd.y_plane, bwd.wp, dx + (n + i) * g.C_in * g.in_plane(), g.H, g.W,
+                               nullptr, false);
+        }
+      }
+    }
+  });
+  if (dw) sum_partials(partials, workers, w_size, dw);
+}
+
+}  // namespace
+
+template <typename T>
+void forward(const ConvRun& run, const T* x, const T* w, const T* bias, T* y) {
+  if (run.geo.N == 0 || run.geo.C_out == 0) return;
+  switch (run.path) {
+    case ConvPath::Ref: return ref_forward(run, x, w, bias, y);
+    case ConvPath::Direct:
+      if constexpr (std::is_same_v<T, float>) return direct_forward(run, x, w, bias, y);
+      throw ValueError("conv2d: the direct path is float32 only");
+    default: return gemm_forward(run, x, w, bias, y);
+  }
+}
+
+template <typename T>
+void backward(const ConvRun& run, const T* x, const T* w, const T* dy, T* dx, T* dw) {
+  const ConvGeometry& g = run.geo;
+  if (g.N == 0 || g.C_out == 0 || g.C_in == 0) {
+    if (dx) std::memset(dx, 0, sizeof(T) * g.N * g.C_in * g.H * g.W);
+    if (dw) std::memset(dw, 0, sizeof(T) * g.C_out * g.col_rows());
+    return;
+  }
+  switch (run.path) {
+    case ConvPath::Ref:
+      if (dx) kernels::conv2d_ref_backward_input(dy, w, dx, g);
+      if (dw) kernels::conv2d_ref_backward_weight(dy, x, dw, g);
+      return;
+    case ConvPath::Direct:
+      if constexpr (std::is_same_v<T, float>) return direct_backward(run, x, w, dy, dx, dw);
+      throw ValueError("conv2d: the direct path is float32 only");
+    default: return gemm_backward(run, x, w, dy, dx, dw);
+  }
+}
+
+template void forward<float>(const ConvRun&, const float*, const float*, const float*, float*);
+template void forward<double>(const ConvRun&, const double*, const double*, const double*, double*);
+template void backward<float>(const ConvRun&, const float*, const float*, const float*, float*, float*);
+template void backward<double>(const ConvRun&, const double*, const double*, const double*, double*, double*);
+
+}  // namespace conv_paths
+}  // namespace ember
