@@ -278,3 +278,4 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
 from .functional_conv import (conv1d, conv2d, max_pool1d, max_pool2d, avg_pool1d, avg_pool2d,  # noqa: E402
                               adaptive_avg_pool2d, adaptive_max_pool2d)
+from .functional_attention import scaled_dot_product_attention, multi_head_attention_forward  # noqa: E402
