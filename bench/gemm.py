@@ -51,6 +51,11 @@ def set_openblas_threads(n):
     return False
 
 
+# OpenBLAS worker threads spin for a while after each call and steal the cores of whatever runs next in this
+# process; a pause after NumPy's turn lets them go to sleep so ember's and torch's timings are not deflated.
+OPENBLAS_PARK_SECONDS = 0.25
+
+
 def make_case(M, K, N, op, rng):
     a = rng.standard_normal((K, M) if op[0] == "T" else (M, K)).astype(np.float32)
     b = rng.standard_normal((N, K) if op[1] == "T" else (K, N)).astype(np.float32)
@@ -69,8 +74,8 @@ def runners(a, b, a_op, b_op, op, isa):
     trans_a, trans_b = op[0] == "T", op[1] == "T"
     return {
         "ember": (lambda: _C._sgemm(a, b, c_ember, 1.0, 0.0, trans_a, trans_b, isa), lambda: c_ember),
-        "numpy": (lambda: np.matmul(a_op, b_op, out=c_numpy), lambda: c_numpy),
         "torch": (lambda: torch.mm(ta_op, tb_op, out=c_torch), lambda: c_torch.numpy()),
+        "numpy": (lambda: np.matmul(a_op, b_op, out=c_numpy), lambda: c_numpy),
     }
 
 
@@ -99,9 +104,10 @@ def bench_case(name, M, K, N, op, rounds, rng, min_seconds, isa=""):
     single = min(time_calls(fns["ember"][0], 1), time_calls(fns["numpy"][0], 1))
     calls = max(1, int(min_seconds / max(single, 1e-7)))
     times = {who: [] for who in fns}
-    for _ in range(rounds):                      # interleaved: ember, numpy, torch, ember, ...
+    for _ in range(rounds):                      # interleaved: ember, torch, numpy, ember, ...
         for who, (run, _) in fns.items():
             times[who].append(time_calls(run, calls))
+        time.sleep(OPENBLAS_PARK_SECONDS)           # let OpenBLAS's spinning threads park before ember runs
     gflops = {who: flops / statistics.median(ts) / 1e9 for who, ts in times.items()}
     ratio_numpy = statistics.median(n / e for e, n in zip(times["ember"], times["numpy"]))
     ratio_torch = statistics.median(t / e for e, t in zip(times["ember"], times["torch"]))
