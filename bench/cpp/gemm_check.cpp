@@ -10,7 +10,7 @@
 #include <random>
 #include <vector>
 
-#include "core/threads.h"
+#include "ember/threads.h"
 #include "kernels/gemm/gemm.h"
 
 using namespace ember::kernels;

@@ -1,11 +1,11 @@
 // Backward traversal: count dependencies with an explicit stack, then run nodes whose consumers are all done.
-#include "autograd/engine.h"
+#include "ember/autograd.h"
 
 #include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 
-#include "ops/ops.h"
+#include "ember/ops.h"
 
 namespace ember {
 namespace autograd {

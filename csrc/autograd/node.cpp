@@ -1,7 +1,7 @@
 // Graph construction helpers, saved tensors and grad mode.
-#include "autograd/node.h"
+#include "ember/node.h"
 
-#include "autograd/engine.h"
+#include "ember/autograd.h"
 
 namespace ember {
 namespace autograd {

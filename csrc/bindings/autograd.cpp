@@ -1,5 +1,5 @@
 // Autograd bindings: backward, autograd.grad, grad mode, hooks, retain_grad, grad_fn nodes.
-#include "autograd/engine.h"
+#include "ember/autograd.h"
 #include "bindings/common.h"
 
 namespace ember {

@@ -4,9 +4,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include "autograd/node.h"
-#include "core/tensor.h"
-#include "ops/ops.h"
+#include "ember/node.h"
+#include "ember/tensor.h"
+#include "ember/ops.h"
 
 namespace ember {
 // The Python type of ember.Tensor (null before bind_tensor ran). Used to reject non-tensors cheaply: pybind11's

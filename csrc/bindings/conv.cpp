@@ -3,7 +3,7 @@
 #include <string>
 
 #include "bindings/common.h"
-#include "ops/conv.h"
+#include "ember/conv.h"
 
 namespace ember {
 namespace {

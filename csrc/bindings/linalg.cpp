@@ -5,7 +5,7 @@
 #include <string>
 
 #include "bindings/common.h"
-#include "core/threads.h"
+#include "ember/threads.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/kernels.h"
 

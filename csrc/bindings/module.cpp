@@ -2,7 +2,7 @@
 #include <omp.h>
 
 #include "bindings/common.h"
-#include "core/threads.h"
+#include "ember/threads.h"
 #include "kernels/kernels.h"
 
 #ifndef EMBER_VERSION

@@ -1,7 +1,7 @@
 // The Tensor class as Python sees it: attributes, autograd fields, NumPy buffer protocol, factories.
 #include <pybind11/numpy.h>
 
-#include "autograd/engine.h"
+#include "ember/autograd.h"
 #include "bindings/common.h"
 #include "ops/random_state.h"
 

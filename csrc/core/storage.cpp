@@ -1,6 +1,6 @@
 // Aligned allocation for tensor storage. Large blocks (>= 1 MiB) are kept in a small cache when freed, so
 // that the next op of the same size reuses pages that are already mapped instead of faulting in fresh ones.
-#include "core/storage.h"
+#include "ember/storage.h"
 
 #include <cstdlib>
 #include <map>

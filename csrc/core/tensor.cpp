@@ -1,5 +1,5 @@
 // Tensor geometry helpers and constructors.
-#include "core/tensor.h"
+#include "ember/tensor.h"
 
 #include <limits>
 #include <new>

@@ -1,5 +1,5 @@
 // The global thread count (not OpenMP's per-thread ICV, which new Python threads would not see).
-#include "core/threads.h"
+#include "ember/threads.h"
 
 #include <atomic>
 #include <cstdlib>

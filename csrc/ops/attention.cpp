@@ -7,7 +7,7 @@
 #include <cmath>
 #include <limits>
 
-#include "autograd/node.h"
+#include "ember/node.h"
 #include "kernels/attention/attention.h"
 #include "ops/random_state.h"
 

@@ -4,7 +4,7 @@
 #pragma once
 #include <string>
 
-#include "ops/ops.h"
+#include "ember/ops.h"
 
 namespace ember {
 

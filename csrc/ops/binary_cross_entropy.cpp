@@ -2,10 +2,10 @@
 // backward for input and target. Class weights and the reduction are applied in Python (nn.functional).
 #include <algorithm>
 
-#include "autograd/node.h"
-#include "core/threads.h"
+#include "ember/node.h"
+#include "ember/threads.h"
 #include "kernels/nn.h"
-#include "ops/ops.h"
+#include "ember/ops.h"
 
 namespace ember {
 namespace {

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <vector>
 
-#include "autograd/node.h"
-#include "ops/conv.h"
+#include "ember/node.h"
+#include "ember/conv.h"
 #include "ops/conv_paths.h"
 #include "ops/gemm_operands.h"
 

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#include "core/threads.h"
+#include "ember/threads.h"
 #include "kernels/gemm/gemm.h"
 #include "ops/conv_paths.h"
 

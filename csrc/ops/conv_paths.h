@@ -3,7 +3,7 @@
 #pragma once
 #include "kernels/conv/conv.h"
 #include "kernels/kernels.h"
-#include "ops/conv.h"
+#include "ember/conv.h"
 
 namespace ember {
 namespace conv_paths {

@@ -1,7 +1,7 @@
 // Copies and dtype conversion: copy_into (strided, broadcasting, converting), to_dtype, contiguous, clone.
-#include "autograd/node.h"
-#include "ops/ops.h"
-#include "core/threads.h"
+#include "ember/node.h"
+#include "ember/ops.h"
+#include "ember/threads.h"
 #include "ops/strided_loop.h"
 
 namespace ember {

@@ -2,8 +2,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "core/threads.h"
-#include "ops/ops.h"
+#include "ember/threads.h"
+#include "ember/ops.h"
 
 namespace ember {
 namespace {

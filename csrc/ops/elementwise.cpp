@@ -1,10 +1,10 @@
 // Binary elementwise ops with broadcasting and PyTorch type promotion: forward kernels and backward nodes.
 #include <cmath>
 
-#include "autograd/node.h"
+#include "ember/node.h"
 #include "kernels/kernels.h"
 #include "ops/internal.h"
-#include "ops/ops.h"
+#include "ember/ops.h"
 #include "ops/scalar_math.h"
 #include "ops/strided_loop.h"
 

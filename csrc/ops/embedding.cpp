@@ -2,10 +2,10 @@
 // padding_idx) and constant_pad (F.pad's constant mode; its backward is the opposite pad, i.e. a crop).
 #include <algorithm>
 
-#include "autograd/node.h"
-#include "core/threads.h"
+#include "ember/node.h"
+#include "ember/threads.h"
 #include "kernels/nn.h"
-#include "ops/ops.h"
+#include "ember/ops.h"
 
 namespace ember {
 namespace {

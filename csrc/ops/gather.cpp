@@ -2,9 +2,9 @@
 // first pass, before anything is written.
 #include <array>
 
-#include "autograd/node.h"
+#include "ember/node.h"
 #include "ops/odometer.h"
-#include "ops/ops.h"
+#include "ember/ops.h"
 
 namespace ember {
 namespace {

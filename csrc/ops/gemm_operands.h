@@ -3,7 +3,7 @@
 #pragma once
 #include <cstring>
 
-#include "core/tensor.h"
+#include "ember/tensor.h"
 
 namespace ember {
 namespace gemm_operands {

@@ -2,10 +2,10 @@
 // nodes. Every index value is bounds-checked while the plan is built, before anything is written.
 #include <cstring>
 
-#include "autograd/node.h"
-#include "core/threads.h"
+#include "ember/node.h"
+#include "ember/threads.h"
 #include "ops/odometer.h"
-#include "ops/ops.h"
+#include "ember/ops.h"
 #include "ops/strided_loop.h"
 
 namespace ember {

@@ -2,9 +2,9 @@
 // out-of-place result with history, write it back, and move the tensor's history onto it (as PyTorch).
 #include <functional>
 
-#include "autograd/node.h"
+#include "ember/node.h"
 #include "ops/internal.h"
-#include "ops/ops.h"
+#include "ember/ops.h"
 #include "ops/strided_loop.h"
 
 namespace ember {

@@ -1,6 +1,6 @@
 // Helpers shared between op files (not part of the public C++ API).
 #pragma once
-#include "ops/ops.h"
+#include "ember/ops.h"
 
 namespace ember {
 

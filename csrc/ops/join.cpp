@@ -2,8 +2,8 @@
 // cat copies into one new tensor; the split family returns views of the input (no copies).
 #include <algorithm>
 
-#include "autograd/node.h"
-#include "ops/ops.h"
+#include "ember/node.h"
+#include "ember/ops.h"
 
 namespace ember {
 namespace {

@@ -4,11 +4,11 @@
 #include <cmath>
 #include <vector>
 
-#include "autograd/node.h"
+#include "ember/node.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/kernels.h"
 #include "ops/gemm_operands.h"
-#include "ops/ops.h"
+#include "ember/ops.h"
 
 namespace ember {
 namespace {

@@ -3,10 +3,10 @@
 // (dA = dC B^T, dB = A^T dC) are swapped strides absorbed by packing, never materialised.
 #include <vector>
 
-#include "autograd/node.h"
+#include "ember/node.h"
 #include "kernels/gemm/gemm.h"
 #include "ops/gemm_operands.h"
-#include "ops/ops.h"
+#include "ember/ops.h"
 
 namespace ember {
 namespace {

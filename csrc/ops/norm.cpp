@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
-#include "autograd/node.h"
-#include "core/threads.h"
+#include "ember/node.h"
+#include "ember/threads.h"
 #include "kernels/nn.h"
-#include "ops/ops.h"
+#include "ember/ops.h"
 
 namespace ember {
 namespace {

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <utility>
 
-#include "core/threads.h"
-#include "ops/ops.h"
+#include "ember/threads.h"
+#include "ember/ops.h"
 
 namespace ember {
 namespace {

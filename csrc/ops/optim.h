@@ -4,7 +4,7 @@
 #pragma once
 #include <vector>
 
-#include "core/tensor.h"
+#include "ember/tensor.h"
 #include "kernels/kernels.h"
 
 namespace ember {

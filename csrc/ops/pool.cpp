@@ -3,9 +3,9 @@
 // Max pooling saves its int64 indices and the backward scatters through them.
 #include <vector>
 
-#include "autograd/node.h"
+#include "ember/node.h"
 #include "kernels/conv/pool.h"
-#include "ops/conv.h"
+#include "ember/conv.h"
 #include "ops/gemm_operands.h"
 
 namespace ember {

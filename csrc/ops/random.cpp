@@ -4,8 +4,8 @@
 #include <cmath>
 #include <random>
 
-#include "core/threads.h"
-#include "ops/ops.h"
+#include "ember/threads.h"
+#include "ember/ops.h"
 #include "ops/random_state.h"
 
 namespace ember {

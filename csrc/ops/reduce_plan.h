@@ -3,7 +3,7 @@
 #pragma once
 #include <vector>
 
-#include "ops/ops.h"
+#include "ember/ops.h"
 
 namespace ember {
 

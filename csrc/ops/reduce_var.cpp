@@ -4,9 +4,9 @@
 #include <cmath>
 #include <limits>
 
-#include "autograd/node.h"
-#include "core/threads.h"
-#include "ops/ops.h"
+#include "ember/node.h"
+#include "ember/threads.h"
+#include "ember/ops.h"
 #include "ops/reduce_plan.h"
 
 namespace ember {

@@ -4,10 +4,10 @@
 #include <cmath>
 #include <limits>
 
-#include "autograd/node.h"
-#include "core/threads.h"
+#include "ember/node.h"
+#include "ember/threads.h"
 #include "kernels/kernels.h"
-#include "ops/ops.h"
+#include "ember/ops.h"
 #include "ops/reduce_plan.h"
 
 namespace ember {

@@ -4,8 +4,8 @@
 #include <array>
 #include <cstdint>
 
-#include "core/tensor.h"
-#include "core/threads.h"
+#include "ember/tensor.h"
+#include "ember/threads.h"
 
 namespace ember {
 

@@ -1,9 +1,9 @@
 // Unary elementwise ops (math functions and activations), where/clamp/masked_fill, with backward nodes.
 #include <cmath>
 
-#include "autograd/node.h"
+#include "ember/node.h"
 #include "kernels/kernels.h"
-#include "ops/ops.h"
+#include "ember/ops.h"
 #include "ops/scalar_math.h"
 #include "ops/strided_loop.h"
 

@@ -2,8 +2,8 @@
 #include <algorithm>
 #include <optional>
 
-#include "autograd/node.h"
-#include "ops/ops.h"
+#include "ember/node.h"
+#include "ember/ops.h"
 
 namespace ember {
 namespace {

@@ -6,7 +6,7 @@
 #include <limits>
 #include <vector>
 
-#include "core/threads.h"
+#include "ember/threads.h"
 #include "kernels/attention/attention.h"
 
 namespace ember {

@@ -5,7 +5,7 @@
 // few, one pass owns key blocks (dK, dV) and a second owns query blocks (dQ).
 #include <algorithm>
 
-#include "core/threads.h"
+#include "ember/threads.h"
 #include "kernels/attention/flash_tiles.h"
 
 namespace ember {

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "core/threads.h"
+#include "ember/threads.h"
 #include "kernels/attention/flash_tiles.h"
 
 namespace ember {

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <limits>
 
-#include "core/threads.h"
+#include "ember/threads.h"
 
 namespace ember {
 namespace kernels {

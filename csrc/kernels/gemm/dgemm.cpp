@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "core/threads.h"
+#include "ember/threads.h"
 #include "kernels/gemm/gemm.h"
 
 namespace ember {

@@ -11,7 +11,7 @@
 #include <new>
 #include <vector>
 
-#include "core/threads.h"
+#include "ember/threads.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/sgemm_pack.h"
 

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <cmath>
 
-#include "core/threads.h"
+#include "ember/threads.h"
 #include "kernels/kernels.h"
 
 namespace ember {

@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/tensor.h"
+#include "ember/tensor.h"
 
 namespace ember {
 

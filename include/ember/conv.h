@@ -5,7 +5,7 @@
 #include <string>
 #include <utility>
 
-#include "ops/ops.h"
+#include "ember/ops.h"
 
 namespace ember {
 

@@ -1,14 +1,14 @@
 // The Tensor: a cheap handle (shared_ptr) to a TensorImpl holding storage, shape, strides, offset, dtype and
-// autograd metadata. Views share storage. No ops here (see ops/ops.h); no Python here.
+// autograd metadata. Views share storage. No ops here (see ember/ops.h); no Python here.
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
 
-#include "core/dtype.h"
-#include "core/error.h"
-#include "core/storage.h"
+#include "ember/dtype.h"
+#include "ember/error.h"
+#include "ember/storage.h"
 
 namespace ember {
 

@@ -4,7 +4,7 @@
 #include <memory>
 #include <vector>
 
-#include "autograd/node.h"
+#include "ember/node.h"
 
 namespace ember {
 namespace autograd {
