@@ -1,4 +1,4 @@
-// Bindings for the fused optimizer steps (ops/optim.h), used by ember.optim. A `_GroupTensors` handle holds a
+// Bindings for the fused optimizer steps (ember/fused_optim.h), used by ember.optim. A `_GroupTensors` handle holds a
 // group's parameter and state tensor lists once converted, so a cached step costs one call with scalars and no
 // list conversion; gradients are read from each parameter's .grad at step time unless given explicitly (tests).
 // `level` picks a kernel table ('ref', 'avx2', 'avx512') for tests.
@@ -7,7 +7,7 @@
 
 #include "bindings/common.h"
 #include "kernels/kernels.h"
-#include "ops/optim.h"
+#include "ember/fused_optim.h"
 
 namespace ember {
 namespace {
@@ -42,12 +42,10 @@ struct GroupTensors {
   }
 };
 
-const kernels::Table& table_named(const std::optional<std::string>& level, const char* op) {
-  if (!level) return kernels::table();
-  const kernels::Table* t = kernels::table_for(level->c_str());
-  EMBER_CHECK(t != nullptr, ValueError, op, ": kernel level '", *level,
+void check_level(const std::optional<std::string>& level, const char* op) {
+  if (!level) return;
+  EMBER_CHECK(kernels::table_for(level->c_str()) != nullptr, ValueError, op, ": kernel level '", *level,
               "' is not available on this CPU (expected 'ref', 'avx2' or 'avx512')");
-  return *t;
 }
 
 const std::vector<Tensor> kNoTensors;
@@ -77,7 +75,7 @@ void bind_optim(py::module_& m) {
 
   m.def("_sgd_step", [](GroupTensors& g, double lr, double momentum, double dampening, double weight_decay,
                         bool nesterov, bool maximize, const std::optional<std::string>& level) -> py::object {
-    const kernels::Table& table = table_named(level, "sgd_step");
+    check_level(level, "sgd_step");
     std::vector<Tensor> grads = g.current_grads();
     std::vector<Tensor> no_buffers;
     std::vector<Tensor>& buffers = momentum != 0 ? g.state(0, "sgd_step", "momentum_buffers") : no_buffers;
@@ -86,7 +84,7 @@ void bind_optim(py::module_& m) {
     SgdOptions options{lr, momentum, dampening, weight_decay, nesterov, maximize};
     {
       py::gil_scoped_release release;
-      sgd_step(g.params, grads, buffers, options, table);
+      sgd_step(g.params, grads, buffers, options, level.value_or(""));
     }
     bool created = false;
     for (size_t i = 0; i < buffers.size(); ++i) created = created || (buffers[i].defined() && !had_buffer[i]);
@@ -103,7 +101,7 @@ void bind_optim(py::module_& m) {
                          bool amsgrad, bool maximize, bool decoupled_weight_decay,
                          const std::optional<std::string>& level) {
     const char* op = decoupled_weight_decay ? "adamw_step" : "adam_step";
-    const kernels::Table& table = table_named(level, op);
+    check_level(level, op);
     std::vector<Tensor> grads = g.current_grads();
     const auto& steps = g.state(0, op, "state_steps");
     const auto& exp_avgs = g.state(1, op, "exp_avgs");
@@ -111,27 +109,27 @@ void bind_optim(py::module_& m) {
     const auto& max_exp_avg_sqs = amsgrad ? g.state(3, op, "max_exp_avg_sqs") : kNoTensors;
     AdamOptions options{lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay};
     py::gil_scoped_release release;
-    adam_step(g.params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, options, table);
+    adam_step(g.params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, options, level.value_or(""));
   }, py::arg("group"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay"),
      py::arg("amsgrad"), py::arg("maximize"), py::arg("decoupled_weight_decay"), py::arg("level") = py::none(),
      "One Adam/AdamW step over a group (states: [steps, exp_avgs, exp_avg_sqs(, max_exp_avg_sqs)]), in place.");
 
   m.def("_adagrad_step", [](GroupTensors& g, double lr, double lr_decay, double weight_decay, double eps,
                             bool maximize, const std::optional<std::string>& level) {
-    const kernels::Table& table = table_named(level, "adagrad_step");
+    check_level(level, "adagrad_step");
     std::vector<Tensor> grads = g.current_grads();
     const auto& steps = g.state(0, "adagrad_step", "state_steps");
     const auto& sums = g.state(1, "adagrad_step", "state_sums");
     AdagradOptions options{lr, lr_decay, weight_decay, eps, maximize};
     py::gil_scoped_release release;
-    adagrad_step(g.params, grads, sums, steps, options, table);
+    adagrad_step(g.params, grads, sums, steps, options, level.value_or(""));
   }, py::arg("group"), py::arg("lr"), py::arg("lr_decay"), py::arg("weight_decay"), py::arg("eps"),
      py::arg("maximize"), py::arg("level") = py::none(),
      "One Adagrad step over a group (states: [steps, sums]), in place.");
 
   m.def("_rmsprop_step", [](GroupTensors& g, double lr, double alpha, double eps, double weight_decay,
                             double momentum, bool centered, bool maximize, const std::optional<std::string>& level) {
-    const kernels::Table& table = table_named(level, "rmsprop_step");
+    check_level(level, "rmsprop_step");
     std::vector<Tensor> grads = g.current_grads();
     const auto& steps = g.state(0, "rmsprop_step", "state_steps");
     const auto& square_avgs = g.state(1, "rmsprop_step", "square_avgs");
@@ -140,7 +138,7 @@ void bind_optim(py::module_& m) {
     const auto& grad_avgs = centered ? g.state(next, "rmsprop_step", "grad_avgs") : kNoTensors;
     RmspropOptions options{lr, alpha, eps, weight_decay, momentum, centered, maximize};
     py::gil_scoped_release release;
-    rmsprop_step(g.params, grads, square_avgs, grad_avgs, buffers, steps, options, table);
+    rmsprop_step(g.params, grads, square_avgs, grad_avgs, buffers, steps, options, level.value_or(""));
   }, py::arg("group"), py::arg("lr"), py::arg("alpha"), py::arg("eps"), py::arg("weight_decay"), py::arg("momentum"),
      py::arg("centered"), py::arg("maximize"), py::arg("level") = py::none(),
      "One RMSprop step over a group (states: [steps, square_avgs(, momentum_buffers)(, grad_avgs)]), in place.");

@@ -1,6 +1,6 @@
 // Fused optimizer steps over a parameter group: validation, per-tensor scalars (bias corrections, step counts),
 // then the kernels of kernels/optim.h over chunks of every tensor, in parallel. Must not record autograd history.
-#include "ops/optim.h"
+#include "ember/fused_optim.h"
 
 #include <cmath>
 #include <algorithm>
@@ -8,6 +8,7 @@
 
 #include "ember/threads.h"
 #include "ember/ops.h"
+#include "kernels/kernels.h"
 
 namespace ember {
 namespace {
@@ -20,6 +21,14 @@ constexpr int64_t kChunkElements = int64_t{1} << 15;
 struct Span {
   int64_t entry, begin, end;   // entry indexes the active list
 };
+
+const kernels::Table& table_named(const std::string& isa) {
+  if (isa.empty()) return kernels::table();
+  const kernels::Table* table = kernels::table_for(isa.c_str());
+  EMBER_CHECK(table != nullptr, ValueError, "optimizer step: kernel level '", isa,
+              "' is not available on this CPU (expected 'ref', 'avx2' or 'avx512')");
+  return *table;
+}
 
 // Runs update(entry, begin, end) over all active tensors, split into chunks run in parallel when worth it.
 template <typename F>
@@ -133,7 +142,8 @@ std::vector<int64_t> numels_of(const std::vector<Tensor>& params, const std::vec
 }  // namespace
 
 void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
-              std::vector<Tensor>& momentum_buffers, const SgdOptions& options, const kernels::Table& table) {
+              std::vector<Tensor>& momentum_buffers, const SgdOptions& options, const std::string& isa) {
+  const kernels::Table& table = table_named(isa);
   GroupChecker check{"sgd_step", params, grads};
   const bool uses_momentum = options.momentum != 0;
   if (uses_momentum) check.list_size(momentum_buffers, "momentum_buffers");
@@ -173,7 +183,8 @@ void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grad
 void adam_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
                const std::vector<Tensor>& max_exp_avg_sqs, const std::vector<Tensor>& state_steps,
-               const AdamOptions& options, const kernels::Table& table) {
+               const AdamOptions& options, const std::string& isa) {
+  const kernels::Table& table = table_named(isa);
   GroupChecker check{options.decoupled_weight_decay ? "adamw_step" : "adam_step", params, grads};
   check.list_size(exp_avgs, "exp_avgs");
   check.list_size(exp_avg_sqs, "exp_avg_sqs");
@@ -221,7 +232,8 @@ void adam_step(const std::vector<Tensor>& params, const std::vector<Tensor>& gra
 
 void adagrad_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                   const std::vector<Tensor>& state_sums, const std::vector<Tensor>& state_steps,
-                  const AdagradOptions& options, const kernels::Table& table) {
+                  const AdagradOptions& options, const std::string& isa) {
+  const kernels::Table& table = table_named(isa);
   GroupChecker check{"adagrad_step", params, grads};
   check.list_size(state_sums, "state_sums");
   check.list_size(state_steps, "state_steps");
@@ -257,7 +269,8 @@ void adagrad_step(const std::vector<Tensor>& params, const std::vector<Tensor>& 
 void rmsprop_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                   const std::vector<Tensor>& square_avgs, const std::vector<Tensor>& grad_avgs,
                   const std::vector<Tensor>& momentum_buffers, const std::vector<Tensor>& state_steps,
-                  const RmspropOptions& options, const kernels::Table& table) {
+                  const RmspropOptions& options, const std::string& isa) {
+  const kernels::Table& table = table_named(isa);
   GroupChecker check{"rmsprop_step", params, grads};
   const bool uses_momentum = options.momentum > 0;
   check.list_size(square_avgs, "square_avgs");
