@@ -1,6 +1,9 @@
 // The ember._C module: error translation, runtime configuration, and the per-area bind_* calls.
 #include <omp.h>
 
+#include <climits>
+#include <vector>
+
 #include "bindings/common.h"
 #include "ember/threads.h"
 #include "kernels/kernels.h"
@@ -50,8 +53,26 @@ PYBIND11_MODULE(_C, m) {
     d["openmp"] = _OPENMP;
     d["isa"] = kernels::table().isa;
     d["num_threads"] = get_num_threads();
+#ifdef EMBER_SANITIZE
+    d["sanitize"] = true;
+#else
+    d["sanitize"] = false;
+#endif
     return d;
   });
+#ifdef EMBER_SANITIZE
+  // Sanitizer builds only: deliberate bugs that prove AddressSanitizer/UBSan are live (.ci/sanitize.sh).
+  m.def("_planted_bug", [](const std::string& kind) {
+    if (kind == "heap-buffer-overflow") {   // else "signed-integer-overflow"
+      std::vector<float> v(7);
+      volatile float* p = v.data();
+      p[v.size()] = 1.f;
+      return 0;
+    }
+    volatile int big = INT_MAX;
+    return big + 1;
+  });
+#endif
 
   bind_tensor(m);
   bind_ops(m);
