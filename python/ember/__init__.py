@@ -18,6 +18,7 @@ from ._C import from_dlpack
 from .io import save, load
 from . import data
 from . import nn, optim
+from ._cpp import get_include, get_library_dir, get_cmake_dir
 
 __version__ = _C.build_info()["version"]
 
