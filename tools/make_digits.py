@@ -28,7 +28,8 @@ def main():
     assert pixels.shape == (1797, 64) and pixels.max() == 16 and np.array_equal(pixels, digits.data)
     is_test = stratified_test_mask(labels, TEST_FRACTION, SPLIT_SEED)
     out = pathlib.Path(__file__).resolve().parents[1] / "python" / "ember" / "data" / "digits.npz"
-    np.savez_compressed(out, pixels=pixels, labels=labels, is_test=is_test)
+    # stored, not deflated: C++ programs read it with ember/data.h and need no zlib (about 120 kB)
+    np.savez(out, pixels=pixels, labels=labels, is_test=is_test)
     print(f"wrote {out} ({out.stat().st_size} bytes): {len(labels)} samples, {is_test.sum()} test")
 
 

@@ -203,6 +203,9 @@ void bind_tensor(py::module_& m) {
   m.def("randperm", [](int64_t n, py::object dtype) {
     return randperm(n, parse_optional_dtype(dtype, "randperm").value_or(DType::Int64));
   }, py::arg("n"), py::kw_only(), py::arg("dtype") = py::none());
+  m.def("_randperm_seeded", [](int64_t n, uint64_t seed, uint64_t stream) { return randperm_seeded(n, seed, stream); },
+        py::arg("n"), py::arg("seed"), py::arg("stream"),
+        "A permutation of range(n) fixed by (seed, stream); leaves the global RNG alone (DataLoader shuffling).");
 }
 
 }  // namespace ember

@@ -110,4 +110,18 @@ Tensor randperm(int64_t n, DType dtype) {
   return dtype == DType::Int64 ? t : to_dtype(t, dtype);
 }
 
+Tensor randperm_seeded(int64_t n, uint64_t seed, uint64_t stream) {
+  EMBER_CHECK(n >= 0, ValueError, "randperm_seeded: n must be non-negative, got ", n);
+  Tensor t = empty({n}, DType::Int64);
+  int64_t* p = t.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i) p[i] = i;
+  uint64_t key = mix(seed ^ mix(stream ^ 0x5851F42D4C957F2DULL));   // one independent stream per (seed, stream)
+  for (int64_t i = n - 1; i > 0; --i) {   // Fisher-Yates, draw i from counter i of the stream
+    unsigned __int128 wide = static_cast<unsigned __int128>(bits(key, static_cast<uint64_t>(i))) *
+                             static_cast<uint64_t>(i + 1);
+    std::swap(p[i], p[static_cast<int64_t>(wide >> 64)]);
+  }
+  return t;
+}
+
 }  // namespace ember

@@ -34,6 +34,8 @@ Tensor rand(const Shape& shape, DType dtype = DType::Float32);
 Tensor randn(const Shape& shape, DType dtype = DType::Float32);
 Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype = DType::Int64);
 Tensor randperm(int64_t n, DType dtype = DType::Int64);
+// A permutation of 0..n-1 fixed by (seed, stream) alone; the global RNG is neither read nor advanced.
+Tensor randperm_seeded(int64_t n, uint64_t seed, uint64_t stream);
 
 // ---- elementwise (elementwise.cpp, unary.cpp)
 enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr };

@@ -81,6 +81,42 @@ def test_unseeded_shuffle_follows_ember_manual_seed():
     assert _labels(loader) != first[0]
 
 
+def test_seeded_shuffle_is_embers_randperm_seeded_per_epoch():
+    # the order C++ (ember::data::DataLoader) reproduces: epoch k of seed s is randperm_seeded(n, s, k)
+    ds, _, _ = _range_dataset(37)
+    loader = DataLoader(ds, batch_size=5, shuffle=True, seed=2 ** 64 + 9)   # seeds fold modulo 2**64
+    for epoch in range(3):
+        assert _labels(loader) == ember._C._randperm_seeded(37, 9, epoch).tolist()
+
+
+def test_seeded_shuffle_leaves_the_global_rng_alone():
+    ds, _, _ = _range_dataset(20)
+    ember.manual_seed(4)
+    expected = ember.rand(3).tolist()
+    ember.manual_seed(4)
+    _labels(DataLoader(ds, batch_size=6, shuffle=True, seed=1))
+    assert ember.rand(3).tolist() == expected
+
+
+def test_unseeded_shuffle_is_embers_global_randperm():
+    ds, _, _ = _range_dataset(25)
+    ember.manual_seed(8)
+    order = _labels(DataLoader(ds, batch_size=4, shuffle=True))
+    ember.manual_seed(8)
+    assert order == ember.randperm(25).tolist()
+
+
+def test_randperm_seeded_streams():
+    perms = [ember._C._randperm_seeded(50, 7, stream).tolist() for stream in range(4)]
+    assert all(sorted(p) == list(range(50)) for p in perms)
+    assert len({tuple(p) for p in perms}) == 4
+    assert perms[0] == ember._C._randperm_seeded(50, 7, 0).tolist()
+    assert perms[0] != ember._C._randperm_seeded(50, 8, 0).tolist()
+    assert ember._C._randperm_seeded(0, 1, 0).tolist() == [] and ember._C._randperm_seeded(1, 1, 0).tolist() == [0]
+    with pytest.raises(ValueError, match="randperm_seeded"):
+        ember._C._randperm_seeded(-1, 0, 0)
+
+
 def test_array_backed_path_calls_no_per_sample_getitem(monkeypatch):
     ds, X, _ = _range_dataset(64)
     calls = []

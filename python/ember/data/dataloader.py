@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 from .. import _C
-from ._random import RandomSource
+from ._random import check_seed
 from .dataset import Subset, to_supported_array
 
 
@@ -102,7 +102,9 @@ def _apply_to_input(transform, batch):
 class DataLoader:
     """Iterates over `dataset` in batches of `batch_size`. shuffle=True draws a new permutation every epoch from
     `seed` (a fixed sequence of epochs) or, when seed is None, from ember's global RNG (ember.manual_seed makes it
-    reproducible). `transform` (e.g. ember.data.transforms.Compose) is applied to the input of every batch."""
+    reproducible). `transform` (e.g. ember.data.transforms.Compose) is applied to the input of every batch.
+    The permutations are ember's own (C++ randperm_seeded(n, seed, epoch) / randperm), so ember::data::DataLoader
+    in C++ shuffles in exactly the same order."""
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None, seed=None,
                  transform=None, num_workers=0):
@@ -124,12 +126,13 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.collate_fn = collate_fn
         self.transform = transform
-        self._random = RandomSource(seed, "DataLoader")
+        self._seed = check_seed(seed, "DataLoader")
+        self._epoch = 0   # permutations drawn so far from a fixed seed: the stream of the next one
         self._gather = array_gatherer(dataset) if collate_fn is None else None
 
     @property
     def seed(self):
-        return self._random.seed
+        return self._seed
 
     def _dataset_length(self):
         return self.dataset.shape[0] if isinstance(self.dataset, _C.Tensor) else len(self.dataset)
@@ -140,10 +143,18 @@ class DataLoader:
 
     def __iter__(self):
         n = self._dataset_length()
-        order = self._random.generator().permutation(n) if self.shuffle else np.arange(n, dtype=np.int64)
+        order = self._shuffled_order(n) if self.shuffle else np.arange(n, dtype=np.int64)
         stop = (n // self.batch_size) * self.batch_size if self.drop_last else n
         for start in range(0, stop, self.batch_size):
             yield self._fetch(order[start:start + self.batch_size])
+
+    def _shuffled_order(self, n):
+        """The next epoch's permutation: stream `epoch` of the seed, or ember's global RNG when unseeded."""
+        if self._seed is None:
+            return _C.randperm(n).numpy()
+        order = _C._randperm_seeded(n, self._seed % 2 ** 64, self._epoch).numpy()
+        self._epoch += 1
+        return order
 
     def _fetch(self, indices):
         if self._gather is not None:
