@@ -104,7 +104,7 @@ def main():
     args = parser.parse_args()
     ember.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
-    print(f"ember {ember.__version__} ({ember.isa()}) | torch {torch.__version__} | {args.threads} threads | "
+    print(f"ember {ember.__version__} ({ember._C.isa()}) | torch {torch.__version__} | {args.threads} threads | "
           f"{os.cpu_count()} cores | median of {args.rounds} rounds")
     print(f"{'model':8s} {'busy':9s} {'ember alone':>12s} {'ember busy':>11s} {'slowdown':>9s}   "
           f"{'torch alone':>12s} {'torch busy':>11s} {'slowdown':>9s}")

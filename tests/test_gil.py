@@ -128,3 +128,23 @@ def test_grad_mode_is_per_thread():
     release.set()
     t.join()
     assert seen == {"main": True, "other": False}
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_pool_works_in_a_forked_child():
+    import os
+    ember.set_num_threads(2)
+    a = ember.randn(512, 512)
+    expected = (a @ a).sum(1).numpy()   # the parent's pool is running
+    pid = os.fork()
+    if pid == 0:   # child: one thread by default, and a fresh pool when asked for more
+        code = 1
+        try:
+            ok = ember.get_num_threads() == 1
+            ember.set_num_threads(2)
+            ok = ok and np.allclose((a @ a).sum(1).numpy(), expected, rtol=1e-5) and float((a + 1).sum()) != 0
+            code = 0 if ok else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0

@@ -13,8 +13,9 @@ void set_num_threads(int n);   // n >= 1
 // After fork the child starts a fresh pool and runs on one thread until set_num_threads says otherwise.
 void install_fork_handler();
 
-// use_deterministic_algorithms: kernels whose fast path could depend on the thread count or on timing pick
-// their fixed-order path instead (most kernels are thread-count independent always; see DESIGN notes).
+// use_deterministic_algorithms: a kernel whose fast path would depend on the thread count or on timing must
+// take a fixed-order path while this is set. Today every kernel partitions its reductions by problem size only
+// (fixed blocks, fixed combine order), so results are bitwise the same for any thread count with or without it.
 bool deterministic_algorithms();
 void set_deterministic_algorithms(bool on);
 
