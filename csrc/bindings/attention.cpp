@@ -27,8 +27,9 @@ void bind_attention(py::module_& m) {
       "scaled_dot_product_attention",
       [](const Tensor& query, const Tensor& key, const Tensor& value, const py::object& attn_mask, double dropout_p,
          bool is_causal, const py::object& scale) {
-        return scaled_dot_product_attention(query, key, value, optional_mask(attn_mask), dropout_p, is_causal,
-                                            optional_scale(scale));
+        Tensor mask = optional_mask(attn_mask);
+        auto s = optional_scale(scale);
+        return without_gil([&] { return scaled_dot_product_attention(query, key, value, mask, dropout_p, is_causal, s); });
       },
       py::arg("query"), py::arg("key"), py::arg("value"), py::arg("attn_mask") = py::none(),
       py::arg("dropout_p") = 0.0, py::arg("is_causal") = false, py::arg("scale") = py::none(),

@@ -53,6 +53,7 @@ void bind_autograd(py::module_& m) {
     EMBER_CHECK(!create_graph, NotImplementedError, "backward: create_graph=True (higher-order gradients) is not supported");
     std::vector<Tensor> roots = tensor_list(tensors, "backward");
     std::vector<Tensor> gs = grads.is_none() ? std::vector<Tensor>(roots.size()) : tensor_list(grads, "backward");
+    keep_interrupt_handler();
     py::gil_scoped_release release;
     autograd::backward(roots, gs, retain_graph);
   }, py::arg("tensors"), py::arg("grad_tensors") = py::none(), py::arg("retain_graph") = false,
@@ -63,6 +64,7 @@ void bind_autograd(py::module_& m) {
     Tensor g;
     if (!gradient.is_none()) EMBER_CHECK(try_tensor(gradient, g), TypeError, "backward: gradient must be a Tensor");
     bool retain = !retain_graph.is_none() && retain_graph.cast<bool>();
+    keep_interrupt_handler();
     py::gil_scoped_release release;
     autograd::backward({t}, {g}, retain);
   }, py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(), py::arg("create_graph") = false);
@@ -76,6 +78,7 @@ void bind_autograd(py::module_& m) {
     bool retain = !retain_graph.is_none() && retain_graph.cast<bool>();
     std::vector<Tensor> result;
     {
+      keep_interrupt_handler();
       py::gil_scoped_release release;
       result = autograd::grad(outs, gs, ins, retain, allow_unused);
     }

@@ -1,5 +1,6 @@
 // Parsing of Python arguments shared by all bindings.
 #include "bindings/common.h"
+#include "ember/threads.h"
 
 namespace ember {
 
@@ -97,6 +98,13 @@ Tensor as_tensor_operand(py::handle obj, const Tensor& like, const char* op) {
   if (s.is_integral) d = d == DType::Bool && !PyBool_Check(obj.ptr()) ? DType::Int64 : d;
   else if (!is_floating(d)) d = DType::Float32;
   return scalar_tensor(s, d);
+}
+
+void keep_interrupt_handler() {
+  if (interrupt_handler_installed()) return;
+  py::module_ signal = py::module_::import("signal");
+  py::object handler = signal.attr("getsignal")(signal.attr("SIGINT"));
+  install_interrupt_handler(handler.is(signal.attr("default_int_handler")));
 }
 
 }  // namespace ember

@@ -58,6 +58,28 @@ Scalar parse_scalar(py::handle obj, const char* op);
 Tensor as_tensor_operand(py::handle obj, const Tensor& like, const char* op);
 bool try_tensor(py::handle obj, Tensor& out);
 
+// Runs f() with the GIL released, so its kernels overlap other Python threads. Every Python argument must be
+// converted to C++ values before (nothing inside f may touch a Python object). Below kGilFreeElements the
+// release (plus re-taking a contended GIL) costs more than it frees, so small ops keep the GIL.
+constexpr int64_t kGilFreeElements = 16384;
+// Before a long op (GIL held): puts ember's SIGINT hook back in front of Python's if signal.signal() replaced it,
+// aborting kernels on Ctrl-C only while Python's default handler (KeyboardInterrupt) is the one installed.
+void keep_interrupt_handler();
+template <typename F>
+auto without_gil(F&& f) {
+  keep_interrupt_handler();
+  py::gil_scoped_release release;
+  return f();
+}
+template <typename F>
+auto without_gil_if(bool release, F&& f) {
+  if (!release) return f();
+  keep_interrupt_handler();
+  py::gil_scoped_release unlocked;
+  return f();
+}
+inline bool big_enough_to_release_gil(const Tensor& t) { return t.defined() && t.numel() >= kGilFreeElements; }
+
 void bind_tensor(py::module_& m);
 void bind_ops(py::module_& m);
 void bind_autograd(py::module_& m);

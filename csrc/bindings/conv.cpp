@@ -123,7 +123,8 @@ void bind_conv(py::module_& m) {
          const py::object& padding, const py::object& dilation, int64_t groups, const py::object& activation,
          const std::string& path, const std::string& isa) {
         ConvOptions o = conv_options(2, stride, padding, dilation, groups, activation, path, isa, "conv2d");
-        return conv2d(x, weight, optional_tensor(bias), o);
+        Tensor b = optional_tensor(bias);
+        return without_gil([&] { return conv2d(x, weight, b, o); });
       },
       py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("stride") = 1,
       py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("activation") = py::none(),
@@ -136,7 +137,8 @@ void bind_conv(py::module_& m) {
          const py::object& padding, const py::object& dilation, int64_t groups, const py::object& activation,
          const std::string& path, const std::string& isa) {
         ConvOptions o = conv_options(1, stride, padding, dilation, groups, activation, path, isa, "conv1d");
-        return conv1d(x, weight, optional_tensor(bias), o);
+        Tensor b = optional_tensor(bias);
+        return without_gil([&] { return conv1d(x, weight, b, o); });
       },
       py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("stride") = 1,
       py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("activation") = py::none(),
@@ -157,7 +159,8 @@ void bind_conv(py::module_& m) {
       [](const Tensor& x, const py::object& kernel_size, const py::object& stride, const py::object& padding,
          const py::object& dilation, bool ceil_mode, bool return_indices) {
         PoolOptions o = pool_options(2, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d");
-        return values_or_pair(max_pool2d(x, o, return_indices), return_indices);
+        auto out = without_gil_if(big_enough_to_release_gil(x), [&] { return max_pool2d(x, o, return_indices); });
+        return values_or_pair(out, return_indices);
       },
       py::arg("input"), py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
       py::arg("dilation") = 1, py::arg("ceil_mode") = false, py::arg("return_indices") = false,
@@ -167,7 +170,8 @@ void bind_conv(py::module_& m) {
       [](const Tensor& x, const py::object& kernel_size, const py::object& stride, const py::object& padding,
          const py::object& dilation, bool ceil_mode, bool return_indices) {
         PoolOptions o = pool_options(1, kernel_size, stride, padding, dilation, ceil_mode, "max_pool1d");
-        return values_or_pair(max_pool1d(x, o, return_indices), return_indices);
+        auto out = without_gil_if(big_enough_to_release_gil(x), [&] { return max_pool1d(x, o, return_indices); });
+        return values_or_pair(out, return_indices);
       },
       py::arg("input"), py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
       py::arg("dilation") = 1, py::arg("ceil_mode") = false, py::arg("return_indices") = false,
@@ -182,7 +186,7 @@ void bind_conv(py::module_& m) {
           divisor = divisor_override.cast<int64_t>();
           EMBER_CHECK(divisor > 0, ValueError, "avg_pool2d: divisor_override must be positive, got ", divisor);
         }
-        return avg_pool2d(x, o, count_include_pad, divisor);
+        return without_gil_if(big_enough_to_release_gil(x), [&] { return avg_pool2d(x, o, count_include_pad, divisor); });
       },
       py::arg("input"), py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
       py::arg("ceil_mode") = false, py::arg("count_include_pad") = true, py::arg("divisor_override") = py::none(),
@@ -192,7 +196,7 @@ void bind_conv(py::module_& m) {
       [](const Tensor& x, const py::object& kernel_size, const py::object& stride, const py::object& padding,
          bool ceil_mode, bool count_include_pad) {
         PoolOptions o = pool_options(1, kernel_size, stride, padding, py::int_(1), ceil_mode, "avg_pool1d");
-        return avg_pool1d(x, o, count_include_pad);
+        return without_gil_if(big_enough_to_release_gil(x), [&] { return avg_pool1d(x, o, count_include_pad); });
       },
       py::arg("input"), py::arg("kernel_size"), py::arg("stride") = py::none(), py::arg("padding") = 0,
       py::arg("ceil_mode") = false, py::arg("count_include_pad") = true,

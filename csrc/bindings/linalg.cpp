@@ -87,21 +87,22 @@ void gemm_hook(const py::array& a, const py::array& b, py::array& c, double alph
 }  // namespace
 
 void bind_linalg(py::module_& m) {
-  m.def("matmul", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, py::arg("input"), py::arg("other"),
+  m.def("matmul", [](const Tensor& a, const Tensor& b) { return without_gil([&] { return matmul(a, b); }); }, py::arg("input"), py::arg("other"),
         "Matrix product with PyTorch semantics (1-D operands, broadcast batch dims).");
-  m.def("bmm", [](const Tensor& a, const Tensor& b) { return bmm(a, b); }, py::arg("input"), py::arg("mat2"),
+  m.def("bmm", [](const Tensor& a, const Tensor& b) { return without_gil([&] { return bmm(a, b); }); }, py::arg("input"), py::arg("mat2"),
         "Batched matrix product of two 3-D tensors with the same batch size.");
   auto cls = py::reinterpret_borrow<py::class_<TensorImpl, std::shared_ptr<TensorImpl>>>(m.attr("Tensor"));
-  cls.def("matmul", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, py::arg("other"));
-  cls.def("__matmul__", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, py::is_operator());
-  cls.def("__rmatmul__", [](const Tensor& a, const Tensor& b) { return matmul(b, a); }, py::is_operator());
-  cls.def("bmm", [](const Tensor& a, const Tensor& b) { return bmm(a, b); }, py::arg("mat2"));
+  cls.def("matmul", [](const Tensor& a, const Tensor& b) { return without_gil([&] { return matmul(a, b); }); }, py::arg("other"));
+  cls.def("__matmul__", [](const Tensor& a, const Tensor& b) { return without_gil([&] { return matmul(a, b); }); }, py::is_operator());
+  cls.def("__rmatmul__", [](const Tensor& a, const Tensor& b) { return without_gil([&] { return matmul(b, a); }); }, py::is_operator());
+  cls.def("bmm", [](const Tensor& a, const Tensor& b) { return without_gil([&] { return bmm(a, b); }); }, py::arg("mat2"));
   m.def(
       "linear",
       [](const Tensor& x, const Tensor& weight, const py::object& bias, const std::string& activation) {
         Tensor b;
         if (!bias.is_none()) b = bias.cast<Tensor>();
-        return linear(x, weight, b, parse_activation(activation));
+        Activation act = parse_activation(activation);
+        return without_gil([&] { return linear(x, weight, b, act); });
       },
       py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("activation") = "none",
       "y = act(input @ weight.T + bias), the activation ('none', 'relu', 'gelu', 'gelu_tanh') fused into the GEMM.");

@@ -31,7 +31,19 @@ PYBIND11_MODULE(_C, m) {
     }
   });
 
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const ember::Interrupted&) {
+      // Python's handler has been tripped by the same SIGINT: run it (raises KeyboardInterrupt by default).
+      if (PyErr_CheckSignals() == 0) PyErr_SetNone(PyExc_KeyboardInterrupt);
+    }
+  });
+
   install_fork_handler();
+  keep_interrupt_handler();
+  m.def("use_deterministic_algorithms", [](bool on) { set_deterministic_algorithms(on); }, py::arg("mode"));
+  m.def("are_deterministic_algorithms_enabled", &deterministic_algorithms);
   m.def("set_num_threads", [](int n) {
     EMBER_CHECK(n >= 1, ValueError, "set_num_threads: expected a positive number of threads, got ", n);
     set_num_threads(n);

@@ -43,8 +43,10 @@ void bind_nn(py::module_& m) {
 
   m.def("layer_norm", [](py::object input, py::object normalized_shape, py::object weight, py::object bias, double eps) {
     const char* op = "layer_norm";
-    return layer_norm(required_tensor(input, op, "input"), parse_shape(normalized_shape, op),
-                      optional_tensor(weight, op, "weight"), optional_tensor(bias, op, "bias"), eps);
+    Tensor x = required_tensor(input, op, "input"), w = optional_tensor(weight, op, "weight"),
+           b = optional_tensor(bias, op, "bias");
+    Shape shape = parse_shape(normalized_shape, op);
+    return without_gil_if(big_enough_to_release_gil(x), [&] { return layer_norm(x, shape, w, b, eps); });
   }, py::arg("input"), py::arg("normalized_shape"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
      py::arg("eps") = 1e-5, "Layer normalisation over the trailing dims normalized_shape, fused forward and backward.");
 
@@ -61,9 +63,11 @@ void bind_nn(py::module_& m) {
   m.def("cross_entropy", [](py::object input, py::object target, py::object weight, const std::string& reduction,
                             int64_t ignore_index, double label_smoothing) {
     const char* op = "cross_entropy";
-    return cross_entropy(required_tensor(input, op, "input"), required_tensor(target, op, "target"),
-                         optional_tensor(weight, op, "weight"), parse_reduction(reduction, op), ignore_index,
-                         label_smoothing);
+    Tensor x = required_tensor(input, op, "input"), t = required_tensor(target, op, "target"),
+           w = optional_tensor(weight, op, "weight");
+    auto r = parse_reduction(reduction, op);
+    return without_gil_if(big_enough_to_release_gil(x),
+                          [&] { return cross_entropy(x, t, w, r, ignore_index, label_smoothing); });
   }, py::arg("input"), py::arg("target"), py::arg("weight") = py::none(), py::arg("reduction") = "mean",
      py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
      "Fused log-softmax + negative log-likelihood (class indices or probabilities), fused backward.");

@@ -7,11 +7,14 @@ namespace {
 // a (op) b where either side may be a Python number; reflected = the number is on the left.
 Tensor binary_py(BinaryOp op, const Tensor& self, py::handle other, bool reflected, const char* name) {
   Tensor t;
-  if (try_tensor(other, t)) return reflected ? binary(op, t, self) : binary(op, self, t);
+  if (try_tensor(other, t))
+    return without_gil_if(big_enough_to_release_gil(self) || big_enough_to_release_gil(t),
+                          [&] { return reflected ? binary(op, t, self) : binary(op, self, t); });
   if (!is_number(other)) throw py::type_error(str(name, ": unsupported operand type ",
                                                   py::str(py::type::of(other).attr("__name__")).cast<std::string>()));
   Scalar s = parse_scalar(other, name);
-  return reflected ? binary(op, s, self) : binary(op, self, s);
+  return without_gil_if(big_enough_to_release_gil(self),
+                        [&] { return reflected ? binary(op, s, self) : binary(op, self, s); });
 }
 
 Tensor tensor_arg(py::handle obj, const char* name) {
@@ -64,7 +67,9 @@ void bind_ops(py::module_& m) {
   }, py::arg("other"), py::kw_only(), py::arg("alpha") = py::none());
   cls.def("__add__", [](const Tensor& a, py::object b) -> py::object {
     Tensor t;
-    if (try_tensor(b, t)) return py::cast(binary(BinaryOp::Add, a, t));
+    if (try_tensor(b, t))
+      return py::cast(without_gil_if(big_enough_to_release_gil(a) || big_enough_to_release_gil(t),
+                                     [&] { return binary(BinaryOp::Add, a, t); }));
     if (!is_number(b)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
     return py::cast(binary(BinaryOp::Add, a, parse_scalar(b, "add")));
   }, py::is_operator());
@@ -108,16 +113,36 @@ void bind_ops(py::module_& m) {
   });
 
   // unary math and activations
-  def_both(m, cls, "neg", [](const Tensor& x) { return neg(x); });
-  def_both(m, cls, "exp", [](const Tensor& x) { return exp(x); });
-  def_both(m, cls, "log", [](const Tensor& x) { return log(x); });
-  def_both(m, cls, "sqrt", [](const Tensor& x) { return sqrt(x); });
-  def_both(m, cls, "rsqrt", [](const Tensor& x) { return rsqrt(x); });
-  def_both(m, cls, "abs", [](const Tensor& x) { return abs(x); });
-  def_both(m, cls, "tanh", [](const Tensor& x) { return tanh(x); });
-  def_both(m, cls, "sigmoid", [](const Tensor& x) { return sigmoid(x); });
-  def_both(m, cls, "relu", [](const Tensor& x) { return relu(x); });
-  def_both(m, cls, "silu", [](const Tensor& x) { return silu(x); });
+  def_both(m, cls, "neg", [](const Tensor& x) {
+    return without_gil_if(big_enough_to_release_gil(x), [&] { return neg(x); });
+  });
+  def_both(m, cls, "exp", [](const Tensor& x) {
+    return without_gil_if(big_enough_to_release_gil(x), [&] { return exp(x); });
+  });
+  def_both(m, cls, "log", [](const Tensor& x) {
+    return without_gil_if(big_enough_to_release_gil(x), [&] { return log(x); });
+  });
+  def_both(m, cls, "sqrt", [](const Tensor& x) {
+    return without_gil_if(big_enough_to_release_gil(x), [&] { return sqrt(x); });
+  });
+  def_both(m, cls, "rsqrt", [](const Tensor& x) {
+    return without_gil_if(big_enough_to_release_gil(x), [&] { return rsqrt(x); });
+  });
+  def_both(m, cls, "abs", [](const Tensor& x) {
+    return without_gil_if(big_enough_to_release_gil(x), [&] { return abs(x); });
+  });
+  def_both(m, cls, "tanh", [](const Tensor& x) {
+    return without_gil_if(big_enough_to_release_gil(x), [&] { return tanh(x); });
+  });
+  def_both(m, cls, "sigmoid", [](const Tensor& x) {
+    return without_gil_if(big_enough_to_release_gil(x), [&] { return sigmoid(x); });
+  });
+  def_both(m, cls, "relu", [](const Tensor& x) {
+    return without_gil_if(big_enough_to_release_gil(x), [&] { return relu(x); });
+  });
+  def_both(m, cls, "silu", [](const Tensor& x) {
+    return without_gil_if(big_enough_to_release_gil(x), [&] { return silu(x); });
+  });
   def_both(m, cls, "sign", [](const Tensor& x) { return unary(UnaryOp::Sign, x); });
   def_both(m, cls, "logical_not", [](const Tensor& x) { return unary(UnaryOp::LogicalNot, x); });
   m.def("gelu", [](const Tensor& x, const std::string& approximate) {

@@ -1,7 +1,9 @@
 // The convolution paths: ref (naive oracle), im2col + GEMM, pointwise (1x1 stride 1: plain GEMM on the image),
 // and direct (stride-1 SIMD kernels on zero-padded "wide grid" planes, float32). Work is split over images:
-// each worker owns a range of images, its scratch (sized once per call) and, in the backward, a private weight
-// gradient summed at the end. A single image (or too little work) runs on one worker with a threaded GEMM.
+// each worker owns a range of images and its scratch (sized once per call). The backward splits images into a
+// fixed number of slices (set by the problem, never the thread count), each with a private weight gradient
+// summed in slice order, so dW is bitwise the same for any thread count. A single image (or too little work)
+// runs on one worker with a threaded GEMM.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -30,6 +32,13 @@ double forward_flops(const ConvGeometry& g) {
 int64_t worker_count(const ConvGeometry& g) {
   if (forward_flops(g) < kParallelFlops) return 1;
   return std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), g.N));
+}
+
+// Image slices of the weight gradient: at most 8, fewer when the partial gradients would exceed ~32 MB.
+int64_t weight_grad_slices(const ConvGeometry& g, int64_t w_size, size_t element_bytes) {
+  if (forward_flops(g) < kParallelFlops) return 1;
+  const int64_t by_memory = (int64_t{32} << 20) / std::max<int64_t>(1, w_size * static_cast<int64_t>(element_bytes));
+  return std::max<int64_t>(1, std::min<int64_t>({g.N, int64_t{8}, by_memory}));
 }
 
 // Runs f(worker, first image, end image) for `workers` contiguous image ranges, in parallel.
@@ -106,9 +115,9 @@ void gemm_backward(const ConvRun& run, const T* x, const T* w, const T* dy, T* d
   const ConvGeometry& g = run.geo;
   const bool pointwise = run.path == ConvPath::Pointwise;
   const int64_t cig = g.c_in_group(), cog = g.c_out_group(), K = g.col_rows(), P = g.out_plane();
-  const int64_t workers = worker_count(g);
-  const int gemm_threads = workers > 1 ? 1 : get_num_threads();
   const int64_t w_size = g.C_out * K;
+  const int64_t workers = weight_grad_slices(g, w_size, sizeof(T));
+  const int gemm_threads = workers > 1 ? 1 : get_num_threads();
   std::vector<T> partials(dw ? static_cast<size_t>(workers * w_size) : 0, T(0));
   for_each_worker(g.N, workers, [&](int64_t worker, int64_t n0, int64_t n1) {
     std::vector<T> col(pointwise ? 0 : static_cast<size_t>(K * P));
@@ -231,8 +240,8 @@ void direct_backward(const ConvRun& run, const float* x, const float* w, const f
           for (int64_t t = 0; t < taps; ++t)
             w_flipped[((grp * cig + ci) * cog + co) * taps + t] = w[((grp * cog + co) * cig + ci) * taps + taps - 1 - t];
   }
-  const int64_t workers = worker_count(g);
   const int64_t w_size = g.C_out * cig * taps;
+  const int64_t workers = weight_grad_slices(g, w_size, sizeof(float));
   std::vector<float> partials(dw ? static_cast<size_t>(workers * w_size) : 0, 0.0f);
   for_each_worker(g.N, workers, [&](int64_t worker, int64_t n0, int64_t n1) {
     const int64_t chunk = std::min<int64_t>(grad_images_per_call(fwd), std::max<int64_t>(n1 - n0, 1));

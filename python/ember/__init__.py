@@ -7,6 +7,7 @@ from ._C import (Tensor, dtype, from_numpy, empty, zeros, ones, full, linspace, 
                  clamp, clip, where, masked_fill, clone, reshape, permute, transpose, swapaxes, t, broadcast_to, squeeze,
                  unsqueeze, flatten, as_strided, select, narrow, sum, mean)
 from ._C import matmul, bmm
+from ._C import use_deterministic_algorithms, are_deterministic_algorithms_enabled
 from ._tensor import (tensor, as_tensor, arange, randint, zeros_like, ones_like, empty_like, full_like, rand_like,
                       randn_like, is_tensor, numel)
 from ._C import (cat, concatenate, concat, stack, split, chunk, unbind, index_select, masked_select, gather, scatter_add,

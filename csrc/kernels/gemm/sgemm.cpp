@@ -1,10 +1,9 @@
 // The sgemm driver: BLIS's five loops around the ISA's MR x NR micro-kernel (JC over NC columns, PC over KC
-// depth, IC over MC rows, JR over NR, IR over MR). One OpenMP region per call with a static 2-D split of C:
-// each thread owns a block of rows x columns and packs its own A and B panels into its slice of the caller's
-// workspace, so threads never wait on each other (no barriers: robust when the box is oversubscribed) at the
-// price of packing A or B twice, which the grid choice keeps small. Blocking comes from the ISA's SgemmConfig.
-#include <omp.h>
-
+// depth, IC over MC rows, JR over NR, IR over MR). One parallel_tasks call per GEMM with a 2-D split of C into
+// blocks: each block (rows x columns) packs its own A and B panels into its slice of the caller's workspace, so
+// blocks never wait on each other (no barriers: robust when the box is oversubscribed) at the price of packing
+// A or B twice, which the grid choice keeps small. Every C element sums K in the same order whatever the split,
+// so results do not depend on the thread count. Blocking comes from the ISA's SgemmConfig.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -123,6 +122,7 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
   n_end = std::min(p.N, n_end * NR);
   float* packed_a = ws.packed_a(tid);
   float* packed_b = ws.packed_b(tid);
+  const InterruptWatch watch;   // Ctrl-C: stop between KC x MC blocks (the caller then raises)
 
   for (int64_t jc = n_begin; jc < n_end; jc += NC) {
     const int64_t nc = std::min(NC, n_end - jc), slivers = ceil_div(nc, NR);
@@ -134,6 +134,7 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
       if (p.rsB == 1 && cfg.pack_b_col_major) cfg.pack_b_col_major(b, p.csB, kc, nc, 0, slivers, packed_b);
       else pack_b_slivers(b, p.rsB, p.csB, kc, nc, NR, 0, slivers, packed_b);
       for (int64_t ic = m_begin; ic < m_end; ic += MC) {
+        if (watch.fired()) return;
         const int64_t mc = std::min(MC, m_end - ic);
         if (pack_a) {
           const float* a = p.A + ic * p.rsA + pc * p.csA;
@@ -181,7 +182,7 @@ void run(const Problem& p, const SgemmConfig& cfg, int max_threads) {
   if (p.K == 0 || p.alpha == 0.0f) return scale_only(p, cfg);
   const double flops = 2.0 * p.M * p.N * p.K;
   const int64_t m_tiles = ceil_div(p.M, cfg.mr), n_tiles = ceil_div(std::min<int64_t>(p.N, cfg.nc), cfg.nr);
-  int threads = omp_in_parallel() || flops < kSingleThreadFlops ? 1 : max_threads;
+  int threads = in_parallel_region() || flops < kSingleThreadFlops ? 1 : max_threads;
   threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, m_tiles * n_tiles)));
   const int threads_m = choose_threads_m(m_tiles, ceil_div(p.N, cfg.nr), cfg.mr, cfg.nr, threads);
   const int threads_n = threads / threads_m;
@@ -195,13 +196,11 @@ void run(const Problem& p, const SgemmConfig& cfg, int max_threads) {
   ws.a_floats = pack_a ? (rows * kc + 15) / 16 * 16 : 0;   // keeps every slice 64-byte aligned
   ws.b_floats = (cols * kc + 15) / 16 * 16;
   ws.base = t_workspace.get(static_cast<size_t>(threads * (ws.a_floats + ws.b_floats)));
-  if (threads == 1) return run_thread(p, cfg, pack_a, 1, ws, 0, 1);
-#pragma omp parallel num_threads(threads)
-  {
-    // Blocks are planned for `threads`; a smaller team (a runtime thread limit) covers them round-robin.
-    for (int block = omp_get_thread_num(); block < threads; block += omp_get_num_threads())
-      run_thread(p, cfg, pack_a, threads_m, ws, block, threads);
-  }
+  // Blocks are planned for `threads`; whichever thread claims a block runs it (the caller takes over blocks a
+  // descheduled worker has not started).
+  parallel_tasks(threads, threads, [&](int64_t block) {
+    run_thread(p, cfg, pack_a, threads_m, ws, static_cast<int>(block), threads);
+  });
 }
 
 }  // namespace

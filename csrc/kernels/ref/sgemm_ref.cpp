@@ -2,6 +2,7 @@
 // oracle the SIMD tiles are tested against. Same contract as the SIMD tiles (kernels/gemm/microkernel.h).
 #include <chrono>
 #include <cmath>
+#include <vector>
 
 #include "ember/threads.h"
 #include "kernels/kernels.h"
@@ -49,14 +50,17 @@ void sgemm_ref_4x8(const SgemmTile& t) {
 double scalar_peak_gflops(int threads) {
   const int64_t iters = 20000000;
   auto start = std::chrono::steady_clock::now();
-  double sink = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : sink)
-  {
+  std::vector<double> partial(threads, 0);
+  parallel_tasks(threads, threads, [&](int64_t task) {
+    double sink = 0;
     float x[8] = {1, 1, 1, 1, 1, 1, 1, 1};
     for (int64_t it = 0; it < iters; ++it)
       for (int j = 0; j < 8; ++j) x[j] = x[j] * 0.9999999f + 1e-7f;
     for (float v : x) sink += v;
-  }
+    partial[task] = sink;
+  });
+  double sink = 0;
+  for (double v : partial) sink += v;
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return sink > 0 ? 2.0 * 8 * iters * threads / seconds / 1e9 : 0.0;
 }

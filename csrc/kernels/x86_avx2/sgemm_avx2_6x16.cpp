@@ -5,6 +5,9 @@
 #include <immintrin.h>
 
 #include <chrono>
+#include <vector>
+
+#include "ember/threads.h"
 
 #include "kernels/kernels.h"
 #include "kernels/x86_avx2/fast_exp.h"
@@ -226,9 +229,9 @@ void sgemm_avx2_6x16(const SgemmTile& t) {
 double fma_peak_gflops(int threads) {
   const int64_t iters = 4000000;
   auto start = std::chrono::steady_clock::now();
-  float sink = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : sink)
-  {
+  std::vector<float> partial(threads, 0);
+  parallel_tasks(threads, threads, [&](int64_t task) {
+    float sink = 0;
     __m256 x[10];
     for (int j = 0; j < 10; ++j) x[j] = _mm256_set1_ps(1.0f + j * 1e-3f);
     const __m256 m = _mm256_set1_ps(0.9999999f), c = _mm256_set1_ps(1e-7f);
@@ -240,7 +243,10 @@ double fma_peak_gflops(int threads) {
     float lanes[8];
     _mm256_storeu_ps(lanes, s);
     sink += lanes[0];
-  }
+    partial[task] = sink;
+  });
+  float sink = 0;
+  for (float v : partial) sink += v;
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return sink != 0 ? 2.0 * 8 * 10 * iters * threads / seconds / 1e9 : 0.0;
 }

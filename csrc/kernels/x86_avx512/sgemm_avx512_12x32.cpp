@@ -8,6 +8,9 @@
 #include <immintrin.h>
 
 #include <chrono>
+#include <vector>
+
+#include "ember/threads.h"
 
 #include "kernels/kernels.h"
 #include "kernels/x86_avx512/fast_exp.h"
@@ -229,9 +232,9 @@ void sgemm_avx512_12x32(const SgemmTile& t) {
 double fma_peak_gflops(int threads) {
   const int64_t iters = 4000000;
   auto start = std::chrono::steady_clock::now();
-  float sink = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : sink)
-  {
+  std::vector<float> partial(threads, 0);
+  parallel_tasks(threads, threads, [&](int64_t task) {
+    float sink = 0;
     __m512 x[12];
     for (int j = 0; j < 12; ++j) x[j] = _mm512_set1_ps(1.0f + j * 1e-3f);
     const __m512 m = _mm512_set1_ps(0.9999999f), c = _mm512_set1_ps(1e-7f);
@@ -241,7 +244,10 @@ double fma_peak_gflops(int threads) {
     __m512 s = x[0];
     for (int j = 1; j < 12; ++j) s = _mm512_add_ps(s, x[j]);
     sink += _mm512_reduce_add_ps(s);
-  }
+    partial[task] = sink;
+  });
+  float sink = 0;
+  for (float v : partial) sink += v;
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return sink != 0 ? 2.0 * 16 * 12 * iters * threads / seconds / 1e9 : 0.0;
 }
