@@ -13,3 +13,29 @@ def test_softmax_backward_of_an_empty_tensor_does_not_divide_by_zero(op, shape, 
     x = ember.zeros(*shape, dtype=ember.float32).requires_grad_(True)
     getattr(ember, op)(x, dim).backward(ember.ones(*shape))
     assert tuple(x.grad.shape) == shape
+
+
+@pytest.mark.parametrize("make", [lambda: ember.empty(2 ** 40), lambda: ember.zeros(2 ** 62, 4),
+                                  lambda: ember.ones(2 ** 31, 2 ** 31, 2 ** 31), lambda: ember.rand(2 ** 50),
+                                  lambda: ember.full((2 ** 63 - 1, 2), 1.0)])
+def test_huge_allocations_raise_memory_error_naming_the_op_and_size(make):
+    # csrc/core/tensor.cpp checked_numel/empty: the MemoryError said only "std::bad_alloc"
+    with pytest.raises(MemoryError, match=r"empty: .*size \("):
+        make()
+
+
+def test_out_of_range_index_errors_name_the_op():
+    # csrc/ops/index.cpp and csrc/ops/views.cpp: "index 3 is out of bounds ..." did not say which op
+    x = ember.zeros(2, 3)
+    with pytest.raises(IndexError, match="index_select: index 3 is out of bounds for dimension 1 with size 3"):
+        ember.index_select(x, 1, ember.tensor([0, 3]))
+    with pytest.raises(IndexError, match="select: index -4 is out of bounds"):
+        ember.select(x, 1, -4)
+    with pytest.raises(IndexError, match="index: index 2 is out of bounds"):
+        x[ember.tensor([2])]
+
+
+def test_expand_of_a_size_one_dim_to_a_negative_size_names_expand():
+    # csrc/ops/views.cpp expand: (1,) -> (-2,) passed the size check and failed later as "view: negative dimension"
+    with pytest.raises(ValueError, match="expand: negative size -2"):
+        ember.zeros(1).expand(-2)
