@@ -39,3 +39,23 @@ def test_expand_of_a_size_one_dim_to_a_negative_size_names_expand():
     # csrc/ops/views.cpp expand: (1,) -> (-2,) passed the size check and failed later as "view: negative dimension"
     with pytest.raises(ValueError, match="expand: negative size -2"):
         ember.zeros(1).expand(-2)
+
+
+@pytest.mark.parametrize("op", ["mse_loss", "l1_loss", "huber_loss", "cross_entropy", "nll_loss",
+                                "binary_cross_entropy"])
+def test_bad_reduction_errors_name_the_loss(op):
+    # python/ember/nn/functional.py _reduction: "avg is not a valid value for reduction" did not say which loss
+    from ember.nn import functional as F
+    target = ember.zeros(2, dtype=ember.int64) if op in ("cross_entropy", "nll_loss") else ember.full((2, 3), 0.5)
+    with pytest.raises(ValueError, match=f"{op}: avg is not a valid value for reduction"):
+        getattr(F, op)(ember.full((2, 3), 0.5), target, reduction="avg")
+    with pytest.raises(ValueError, match="MSELoss: avg is not a valid value"):
+        ember.nn.MSELoss(reduction="avg")
+
+
+@pytest.mark.parametrize("op", ["mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss"])
+def test_loss_target_that_does_not_broadcast_names_the_loss(op):
+    # python/ember/nn/functional.py _pair: the error came from inside the formula ("sub: shapes ... cannot be broadcast")
+    from ember.nn import functional as F
+    with pytest.raises(ValueError, match=f"{op}: the target size \\(2, 3\\) does not broadcast"):
+        getattr(F, op)(ember.zeros(1, 2), ember.zeros(2, 3))
