@@ -59,3 +59,23 @@ def test_loss_target_that_does_not_broadcast_names_the_loss(op):
     from ember.nn import functional as F
     with pytest.raises(ValueError, match=f"{op}: the target size \\(2, 3\\) does not broadcast"):
         getattr(F, op)(ember.zeros(1, 2), ember.zeros(2, 3))
+
+
+@pytest.mark.parametrize("dtype", [[], {"a": 1}, 3, None])
+def test_safetensors_header_with_a_non_string_dtype_is_a_value_error(tmp_path, dtype):
+    # python/ember/io.py _validate_entries: `dtype in {...}` raised TypeError (unhashable list) instead of ValueError
+    import json
+    text = json.dumps({"x": {"dtype": dtype, "shape": [1], "data_offsets": [0, 4]}}).encode()
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(len(text).to_bytes(8, "little") + text + b"\0" * 4)
+    with pytest.raises(ValueError, match="bad.safetensors.*dtype must be a string"):
+        ember.load(path)
+
+
+def test_safetensors_errors_name_the_file_and_deep_json_is_refused(tmp_path):
+    # python/ember/io.py load: errors did not name the file; 100k-deep JSON raised RecursionError
+    path = tmp_path / "deep.safetensors"
+    text = b"[" * 100_000 + b"]" * 100_000
+    path.write_bytes(len(text).to_bytes(8, "little") + text)
+    with pytest.raises(ValueError, match="load: .*deep.safetensors.*nested too deeply"):
+        ember.load(path)
