@@ -47,6 +47,7 @@ int64_t wrap_dim(int64_t d, int64_t ndim, const char* op) {
 int64_t Tensor::size(int64_t d) const { return impl_->shape[wrap_dim(d, dim(), "size")]; }
 
 bool Tensor::is_contiguous() const {
+  if (impl_->numel == 0) return true;   // as PyTorch: an empty tensor is contiguous whatever its strides
   int64_t expected = 1;
   for (int64_t i = dim() - 1; i >= 0; --i) {
     int64_t sz = impl_->shape[i];

@@ -79,3 +79,14 @@ def test_safetensors_errors_name_the_file_and_deep_json_is_refused(tmp_path):
     path.write_bytes(len(text).to_bytes(8, "little") + text)
     with pytest.raises(ValueError, match="load: .*deep.safetensors.*nested too deeply"):
         ember.load(path)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_optimizers_step_a_size_zero_parameter_from_numpy(name):
+    # csrc/core/tensor.cpp Tensor::is_contiguous: an empty tensor with NumPy's zero strides was "not contiguous", so
+    # every fused optimizer step refused it ("sgd_step: params[0] is not contiguous")
+    p = ember.from_numpy(np.zeros(0, np.float32)).requires_grad_(True)
+    assert p.is_contiguous() and ember.zeros(0, 3).t().is_contiguous()
+    p.grad = ember.from_numpy(np.zeros(0, np.float32))
+    getattr(ember.optim, name)([p], lr=0.1).step()
+    assert tuple(p.shape) == (0,)
