@@ -249,7 +249,8 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
   EMBER_CHECK(x.dim() > 0, IndexError, "select: invalid index of a 0-dim tensor");
   int64_t d = wrap_dim(dim, x.dim(), "select");
   int64_t size = x.shape()[d];
-  EMBER_CHECK(index >= -size && index < size, IndexError, "select: index ", index, " is out of bounds for dimension ", d,
+  EMBER_CHECK(index >= -size && index < size, IndexError, "select: index ", index,
+              " is out of bounds for dimension ", d,
               " with size ", size);
   if (index < 0) index += size;
   Shape shape = x.shape(), strides = x.strides();
