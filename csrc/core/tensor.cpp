@@ -20,7 +20,8 @@ int64_t checked_numel(const Shape& shape, const char* op) {
   int64_t n = 1;
   for (int64_t d : shape) {
     EMBER_CHECK(d >= 0, ValueError, op, ": negative dimension ", d, " in size ", shape_str(shape));
-    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d) throw std::bad_alloc();
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d)
+      throw OutOfMemory(str(op, ": size ", shape_str(shape), " has more elements than an int64 can count"));
     n *= d;
   }
   return n;
@@ -46,6 +47,7 @@ int64_t wrap_dim(int64_t d, int64_t ndim, const char* op) {
 int64_t Tensor::size(int64_t d) const { return impl_->shape[wrap_dim(d, dim(), "size")]; }
 
 bool Tensor::is_contiguous() const {
+  if (impl_->numel == 0) return true;   // as PyTorch: an empty tensor is contiguous whatever its strides
   int64_t expected = 1;
   for (int64_t i = dim() - 1; i >= 0; --i) {
     int64_t sz = impl_->shape[i];
@@ -71,8 +73,16 @@ Tensor empty(const Shape& shape, DType dtype) {
   auto impl = std::make_shared<TensorImpl>();
   impl->numel = checked_numel(shape, "empty");
   size_t isz = itemsize(dtype);
-  if (static_cast<uint64_t>(impl->numel) > std::numeric_limits<uint64_t>::max() / 64 / isz) throw std::bad_alloc();
-  impl->storage = Storage::allocate(static_cast<size_t>(impl->numel) * isz);
+  if (static_cast<uint64_t>(impl->numel) > std::numeric_limits<uint64_t>::max() / 64 / isz)
+    throw OutOfMemory(str("empty: size ", shape_str(shape), " needs more bytes than a size_t can count"));
+  try {
+    impl->storage = Storage::allocate(static_cast<size_t>(impl->numel) * isz);
+  } catch (const OutOfMemory&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory(str("empty: cannot allocate ", static_cast<uint64_t>(impl->numel) * isz, " bytes for a ",
+                          dtype_name(dtype), " tensor of size ", shape_str(shape)));
+  }
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;

@@ -73,7 +73,7 @@ IndexPlan plan_index(const Tensor& x, const std::vector<Tensor>& indices, const 
     const int64_t* values = idx.data<int64_t>();
     walk_offsets<1>(plan.index_shape, {broadcast_strides(idx, plan.index_shape)}, [&](int64_t i, auto off) {
       int64_t v = values[off[0]];
-      EMBER_CHECK(v >= -size && v < size, IndexError, "index ", v, " is out of bounds for dimension ", k,
+      EMBER_CHECK(v >= -size && v < size, IndexError, op, ": index ", v, " is out of bounds for dimension ", k,
                   " with size ", size);
       plan.offsets[i] += (v < 0 ? v + size : v) * stride;
     });
@@ -312,6 +312,13 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index_tensor) {
     EMBER_CHECK(idx.numel() == 1, IndexError, "index_select: index to a 0-d tensor can have only 1 value, got ",
                 idx.numel());
     return reshape(index(reshape(x, {1}), {idx}), {});
+  }
+  {
+    const Tensor values = contiguous(idx);
+    const int64_t size = x.shape()[d], count = values.numel(), *v = values.data<int64_t>();
+    for (int64_t i = 0; i < count; ++i)
+      EMBER_CHECK(v[i] >= -size && v[i] < size, IndexError, "index_select: index ", v[i],
+                  " is out of bounds for dimension ", d, " with size ", size);
   }
   std::vector<Tensor> indices(d + 1);
   indices[d] = idx;

@@ -134,6 +134,7 @@ struct SoftmaxBackward : autograd::Node {
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
     Tensor yv = contiguous(y.get()), g = contiguous(grads[0]);
     Tensor gx = empty(yv.shape(), yv.dtype());
+    if (yv.numel() == 0) return {gx};   // nothing to do (and no division by a zero row length below)
     Slab s = slab_of(yv.shape(), dim);
     dispatch_floating(yv.dtype(), [&](auto tag) {
       using T = decltype(tag);

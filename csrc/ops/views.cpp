@@ -169,6 +169,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     if (xi >= 0) {
       int64_t have = x.shape()[xi];
       if (size == -1) size = have;
+      EMBER_CHECK(size >= 0, ValueError, "expand: negative size ", size, " in target sizes ", shape_str(shape));
       EMBER_CHECK(have == size || have == 1, ValueError, "expand: the expanded size of the tensor (", size,
                   ") must match the existing size (", have, ") at non-singleton dimension ", i, ". Target sizes: ",
                   shape_str(shape), ". Tensor sizes: ", shape_str(x.shape()));
@@ -248,7 +249,8 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
   EMBER_CHECK(x.dim() > 0, IndexError, "select: invalid index of a 0-dim tensor");
   int64_t d = wrap_dim(dim, x.dim(), "select");
   int64_t size = x.shape()[d];
-  EMBER_CHECK(index >= -size && index < size, IndexError, "index ", index, " is out of bounds for dimension ", d,
+  EMBER_CHECK(index >= -size && index < size, IndexError, "select: index ", index,
+              " is out of bounds for dimension ", d,
               " with size ", size);
   if (index < 0) index += size;
   Shape shape = x.shape(), strides = x.strides();

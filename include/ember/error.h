@@ -11,7 +11,13 @@ struct TypeError : std::invalid_argument { using std::invalid_argument::invalid_
 struct IndexError : std::out_of_range { using std::out_of_range::out_of_range; };
 struct NotImplementedError : std::logic_error { using std::logic_error::logic_error; };
 struct RuntimeError : std::runtime_error { using std::runtime_error::runtime_error; };
-// MemoryError is std::bad_alloc.
+// MemoryError is std::bad_alloc; OutOfMemory is one that says which op asked for how much.
+struct OutOfMemory : std::bad_alloc {
+  explicit OutOfMemory(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+ private:
+  std::string message_;
+};
 
 namespace detail {
 inline void append(std::ostringstream&) {}

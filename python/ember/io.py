@@ -144,17 +144,21 @@ def _object_without_duplicates(pairs):
 
 def _read_header(f, file_size, path):
     if file_size < 8:
-        raise ValueError(f"load: {path!r} is not a safetensors file: {file_size} bytes, too short for a header")
+        raise ValueError(f"load: not a safetensors file: {file_size} bytes, too short for a header")
     header_size = int.from_bytes(f.read(8), "little")
     if header_size > MAX_HEADER_BYTES:
         raise ValueError(f"load: header length {header_size} exceeds the {MAX_HEADER_BYTES}-byte limit")
     if 8 + header_size > file_size:
         raise ValueError(f"load: header length {header_size} runs past the end of the file ({file_size} bytes)")
     raw = f.read(header_size)
+    if len(raw) != header_size:
+        raise ValueError(f"load: the file ended inside the {header_size}-byte header (truncated file)")
     try:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_object_without_duplicates)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"load: the header is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError("load: the header JSON is nested too deeply") from None
     if not isinstance(header, dict):
         raise ValueError(f"load: the header must be a JSON object, got {type(header).__name__}")
     return header, 8 + header_size
@@ -171,6 +175,8 @@ def _validate_entries(header, buffer_size):
         if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= info.keys():
             raise ValueError(f"load: tensor {name!r}: entry must be an object with dtype, shape and data_offsets")
         dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if not isinstance(dtype, str):
+            raise ValueError(f"load: tensor {name!r}: dtype must be a string, got {dtype!r}")
         if dtype in _OTHER_SAFETENSORS_DTYPES:
             raise ValueError(f"load: tensor {name!r}: dtype {dtype} has no ember equivalent "
                              f"(ember has F32, F64, I64, BOOL)")
@@ -248,6 +254,14 @@ def load(path, map_location=None):
     if map_location is not None and str(map_location) != "cpu":
         raise ValueError(f"load: ember runs on the CPU only; got map_location={map_location!r}")
     path = os.fspath(path)
+    try:
+        return _load(path)
+    except ValueError as exc:          # every problem with the file's contents names the file
+        message = str(exc).removeprefix("load: ")
+        raise ValueError(f"load: {path!r}: {message}") from None
+
+
+def _load(path):
     with open(path, "rb") as f:
         file_size = os.fstat(f.fileno()).st_size
         header, data_start = _read_header(f, file_size, path)
@@ -257,10 +271,13 @@ def load(path, map_location=None):
         return tensors
     try:
         structure = json.loads(metadata[STRUCTURE_KEY])
-    except ValueError:
-        raise ValueError("load: the saved structure in __metadata__ is not valid JSON") from None
+    except (ValueError, RecursionError):
+        raise ValueError("load: the saved structure in __metadata__ is not valid JSON (or nested too deeply)") from None
     used = set()
-    obj = _rebuild(structure, tensors, used)
+    try:
+        obj = _rebuild(structure, tensors, used)
+    except RecursionError:
+        raise ValueError("load: the saved structure in __metadata__ is nested too deeply") from None
     if used != tensors.keys():
         raise ValueError(f"load: tensors {sorted(tensors.keys() - used)} are not referenced by the saved structure")
     return obj

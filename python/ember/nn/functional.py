@@ -170,11 +170,12 @@ def one_hot(tensor, num_classes=-1):
 
 # ---- losses
 
-def _reduction(size_average, reduce, reduction):
+def _reduction(size_average, reduce, reduction, op="loss"):
     """The legacy size_average/reduce arguments folded into a reduction string, as PyTorch."""
     if size_average is None and reduce is None:
         if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"{reduction} is not a valid value for reduction")
+            raise ValueError(f"{op}: {reduction} is not a valid value for reduction (expected 'mean', 'sum' or "
+                             f"'none')")
         return reduction
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
@@ -191,10 +192,17 @@ def _reduce(loss, reduction):
     return loss
 
 
+def _check_broadcast(a, b, op):
+    for x, y in zip(reversed(a), reversed(b)):
+        if x != y and 1 not in (x, y):
+            raise ValueError(f"{op}: the target size {b} does not broadcast with the input size {a}")
+
+
 def _pair(input, target, op):
     _check_tensor(input, op)
     _check_tensor(target, op, "target")
     if tuple(input.shape) != tuple(target.shape):
+        _check_broadcast(tuple(input.shape), tuple(target.shape), op)
         warnings.warn(f"{op}: using a target size ({tuple(target.shape)}) that is different to the input size "
                       f"({tuple(input.shape)}). This will likely lead to incorrect results due to broadcasting. "
                       f"Please ensure they have the same size.", stacklevel=3)
@@ -205,7 +213,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     loss = (input - target) ** 2
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, _reduction(size_average, reduce, reduction))
+    return _reduce(loss, _reduction(size_average, reduce, reduction, "mse_loss"))
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
@@ -213,7 +221,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     loss = (input - target).abs()
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, _reduction(size_average, reduce, reduction))
+    return _reduce(loss, _reduction(size_average, reduce, reduction, "l1_loss"))
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
@@ -225,7 +233,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     loss = _C.where(diff < delta, diff * diff * 0.5, (diff - 0.5 * delta) * delta)
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, _reduction(None, None, reduction))
+    return _reduce(loss, _reduction(None, None, reduction, "huber_loss"))
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
@@ -238,18 +246,19 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
         loss = diff
     else:
         loss = _C.where(diff < beta, diff * diff * (0.5 / beta), diff - 0.5 * beta)
-    return _reduce(loss, _reduction(size_average, reduce, reduction))
+    return _reduce(loss, _reduction(size_average, reduce, reduction, "smooth_l1_loss"))
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                   label_smoothing=0.0):
     """Fused log_softmax + NLL. target: int64 class indices (N, d1, ...) or probabilities shaped like input."""
-    return _C.cross_entropy(input, target, weight, _reduction(size_average, reduce, reduction), int(ignore_index),
-                            float(label_smoothing))
+    return _C.cross_entropy(input, target, weight, _reduction(size_average, reduce, reduction, "cross_entropy"),
+                            int(ignore_index), float(label_smoothing))
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
-    return _C.nll_loss(input, target, weight, _reduction(size_average, reduce, reduction), int(ignore_index))
+    return _C.nll_loss(input, target, weight, _reduction(size_average, reduce, reduction, "nll_loss"),
+                       int(ignore_index))
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
@@ -257,7 +266,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     loss = _C.binary_cross_entropy(input, target)
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, _reduction(size_average, reduce, reduction))
+    return _reduce(loss, _reduction(size_average, reduce, reduction, "binary_cross_entropy"))
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
@@ -274,7 +283,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     loss = _C.binary_cross_entropy_with_logits(input, target, pos_weight)
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, _reduction(size_average, reduce, reduction))
+    return _reduce(loss, _reduction(size_average, reduce, reduction, "binary_cross_entropy_with_logits"))
 
 from .functional_conv import (conv1d, conv2d, max_pool1d, max_pool2d, avg_pool1d, avg_pool2d,  # noqa: E402
                               adaptive_avg_pool2d, adaptive_max_pool2d)
