@@ -92,6 +92,7 @@ def main(argv=None):
     from .bench import add_parser as _add_bench_parser
     _add_bench_parser(sub)
     args = parser.parse_args(argv)
+    args.from_command_line = argv is None
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

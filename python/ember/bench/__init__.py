@@ -92,7 +92,7 @@ def run(args):
     torch = None
     if not args.no_torch and importlib.util.find_spec("torch") is not None:
         if "torch" not in sys.modules and os.environ.get(_TORCH_FIRST_MARK) is None and \
-                os.path.basename(sys.argv[0]) == "ember" and "bench" in sys.argv:
+                getattr(args, "from_command_line", False) and "bench" in sys.argv:
             _reexec_with_torch_first()
         import torch
     settings = dict(QUICK if args.quick else FULL)

@@ -1,12 +1,12 @@
 """GEMM workloads of `ember bench`: fp32 squares and the training shapes of the MLP and char-GPT layers in the three
-layouts a training step uses (NN forward, TN weight gradient, NT input gradient). ember's sgemm kernel, torch.mm
-and (in a separate worker process) numpy.matmul all write into preallocated outputs; each is validated against a
-float64 product first."""
+layouts a training step uses (NN forward, TN weight gradient, NT input gradient), and the skinny products
+of a 10-class head. ember's sgemm kernel, torch.mm and (in a separate worker process) numpy.matmul all write into
+preallocated outputs; each is validated against a float64 product first."""
 import numpy as np
 
 from ._core import Prepared, ValidationError, Workload
 
-SQUARES = [128, 256, 512, 1024, 2048]
+SQUARES = [128, 256, 512, 1024, 2048, 3072]
 QUICK_SQUARES = {128, 512}
 # (name, M, K, N, layout): op(A) is (M, K), op(B) is (K, N); T = that operand is stored transposed.
 TRAINING = [
@@ -14,6 +14,7 @@ TRAINING = [
     ("gpt_qkv_fwd", 2048, 256, 768, "NN"), ("gpt_qkv_dw", 256, 2048, 768, "TN"), ("gpt_qkv_dx", 2048, 768, 256, "NT"),
     ("gpt_down_fwd", 2048, 1024, 256, "NN"), ("gpt_down_dw", 1024, 2048, 256, "TN"),
     ("gpt_down_dx", 2048, 256, 1024, "NT"),
+    ("head_fwd", 128, 512, 10, "NN"), ("head_dw", 512, 128, 10, "TN"), ("head_dx", 128, 10, 512, "NT"),   # skinny
 ]
 QUICK_TRAINING = {"mlp_fc1_fwd", "mlp_fc1_dw", "mlp_fc1_dx"}
 TOLERANCE = 1e-5   # scaled by |A| |B|: fp32 accumulation error for K <= 4096
@@ -27,10 +28,16 @@ def make_operands(M, K, N, layout, seed):
     return a, b, (a.T if layout[0] == "T" else a), (b.T if layout[1] == "T" else b)
 
 
-def scaled_error(c, a_op, b_op):
-    """max |C - A B| / (|A| |B| + 1), elementwise, the product in float64."""
+def reference(a_op, b_op):
+    """The float64 product A B and the error scale |A| |B| + 1."""
     a64, b64 = a_op.astype(np.float64), b_op.astype(np.float64)
-    return float(np.max(np.abs(np.asarray(c, np.float64) - a64 @ b64) / (np.abs(a64) @ np.abs(b64) + 1.0)))
+    return a64 @ b64, np.abs(a64) @ np.abs(b64) + 1.0
+
+
+def scaled_error(c, ref):
+    """max |C - A B| / (|A| |B| + 1), elementwise; ref from reference()."""
+    product, scale = ref
+    return float(np.max(np.abs(np.asarray(c, np.float64) - product) / scale))
 
 
 def _prepare(M, K, N, layout, seed):
@@ -47,10 +54,10 @@ def _prepare(M, K, N, layout, seed):
             c_torch = torch.empty((M, N))
             runners["torch"] = lambda: torch.mm(ta_op, tb_op, out=c_torch)
             results["torch"] = lambda: c_torch.numpy()
-        worst = 0.0
+        worst, ref = 0.0, reference(a_op, b_op)
         for who, run in runners.items():
             run()
-            err = scaled_error(results[who](), a_op, b_op)
+            err = scaled_error(results[who](), ref)
             if not err <= TOLERANCE:
                 raise ValidationError(f"{who}: scaled error {err:.3g} > {TOLERANCE:g} against a float64 product")
             worst = max(worst, err)
