@@ -25,8 +25,10 @@ def _bench(tmp_path, *extra):
 
 def test_quick_json_has_the_documented_fields(tmp_path, capsys):
     threads_before = ember.get_num_threads()
-    code, report = _bench(tmp_path, "--only", *CHEAP)
+    code, report = _bench(tmp_path, "--only", *CHEAP, "--markdown", str(tmp_path / "table.md"))
     assert code == 0
+    table = (tmp_path / "table.md").read_text().splitlines()
+    assert len(table) == 2 + len(CHEAP) and table[2].startswith("| gemm_sq128 | ")
     assert ember.get_num_threads() == threads_before          # the caller's setting is restored
     assert report["schema"] == 1 and report["threads"] == [1] and report["rounds"] == 2
     machine = report["machine"]

@@ -63,6 +63,7 @@ def add_parser(sub):
     bench.add_argument("--rounds", type=_positive_int, help="interleaved rounds per workload (default 3 quick, 7)")
     bench.add_argument("--json", metavar="PATH", help="write every raw timing, ratio and the machine here")
     bench.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the ratios (needs matplotlib)")
+    bench.add_argument("--markdown", metavar="PATH", help="write the results as a Markdown table")
     bench.add_argument("--cpp", metavar="BINARY", help="also run the C++ benchmark (bench/cpp/ember_bench_cpp) and "
                                                        "report Python / C++ time ratios")
     bench.add_argument("--no-torch", action="store_true", help="ember (and NumPy) only, even if torch is installed")
@@ -112,6 +113,10 @@ def run(args):
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
         print(f"wrote {args.json}")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(runner.markdown_table(report))
+        print(f"wrote {args.markdown}")
     if args.plot:
         from .plot import plot_ratios
         plot_ratios(report, args.plot)

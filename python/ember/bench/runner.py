@@ -221,3 +221,26 @@ def format_row(r):
     if "python_over_cpp" in ratios:
         text += f" | py/C++ {ratios['python_over_cpp']:.2f}"
     return text
+
+
+def markdown_table(report):
+    """The README table: one row per workload, per thread count: ember's time, GFLOP/s, % of peak and ratios."""
+    threads = report["threads"]
+    head = "| workload | " + " | ".join(f"{t}t ember | {t}t GFLOP/s (% peak) | {t}t x torch | {t}t x numpy"
+                                        for t in threads) + " |"
+    lines = [head, "|---|" + "---:|" * (4 * len(threads))]
+    by_name = {}
+    for r in report["workloads"]:
+        by_name.setdefault(r["name"], {})[r["threads"]] = r
+    for name, per_thread in by_name.items():
+        cells = []
+        for t in threads:
+            r = per_thread.get(t)
+            if r is None or r["validation"]["status"] != "passed":
+                cells += ["failed" if r else "", "", "", ""]
+                continue
+            gf = f"{r['gflops']['ember']:.0f} ({r['percent_of_peak']['ember']:.0f}%)" if r["gflops"] else "-"
+            cells += [_fmt_time(r["median_s"]["ember"]), gf] + [
+                f"{r['ratios'][k]:.2f}" if k in r["ratios"] else "-" for k in ("vs_torch", "vs_numpy")]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
