@@ -1,8 +1,9 @@
 """Attention benchmark: ember's fused scaled_dot_product_attention vs PyTorch's (ATen's CPU flash kernel), forward
-and forward+backward, full and causal, interleaved in one process (ABAB rounds; each validated first), and the
-char-GPT training step (4 layers, 4 heads, d 256, T 128, vocab 96, batch 16, AdamW) in both frameworks.
+and forward+backward, full and causal, interleaved in one process (ABAB rounds; each validated first), with ember's
+kernel level forced by --isa. The same SDPA shapes at the default level and the char-GPT training step are in
+`ember bench --only attention char_gpt_adamw_step` (python/ember/bench/).
 GFLOP/s: forward 4·B·H·T²·D (halved for causal), forward+backward 3.5x that.
-Usage: python bench/attention.py [--rounds 5] [--quick] [--skip-gpt] [--isa avx2] [--json out.json]"""
+Usage: python bench/attention.py [--rounds 5] [--quick] [--isa avx2] [--json out.json]"""
 import argparse
 import json
 import statistics
@@ -88,108 +89,6 @@ def bench_sdpa(rounds, isa, quick):
     return rows
 
 
-# ---- char-GPT training step: examples/char_gpt.py's model in ember and the same model in PyTorch
-
-GPT = dict(layers=4, heads=4, d_model=256, block_size=128, vocab=96, batch=16)
-
-
-def torch_gpt(vocab, block_size, d_model, n_layers, n_heads):
-    """examples/char_gpt.py's CharGPT in PyTorch, with the same module names (state_dicts match)."""
-    nn, F = torch.nn, torch.nn.functional
-
-    class CausalSelfAttention(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.qkv = nn.Linear(d_model, 3 * d_model)
-            self.proj = nn.Linear(d_model, d_model)
-
-        def forward(self, x):
-            B, T, C = x.shape
-            q, k, v = self.qkv(x).reshape(B, T, 3, n_heads, C // n_heads).permute(2, 0, 3, 1, 4)
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            return self.proj(y.transpose(1, 2).reshape(B, T, C))
-
-    class MLP(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(d_model, 4 * d_model)
-            self.proj = nn.Linear(4 * d_model, d_model)
-
-        def forward(self, x):
-            return self.proj(F.gelu(self.fc(x)))
-
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.ln1, self.attn, self.ln2, self.mlp = nn.LayerNorm(d_model), CausalSelfAttention(), \
-                nn.LayerNorm(d_model), MLP()
-
-        def forward(self, x):
-            x = x + self.attn(self.ln1(x))
-            return x + self.mlp(self.ln2(x))
-
-    class CharGPT(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.token = nn.Embedding(vocab, d_model)
-            self.position = nn.Embedding(block_size, d_model)
-            self.blocks = nn.ModuleList([Block() for _ in range(n_layers)])
-            self.ln = nn.LayerNorm(d_model)
-            self.head = nn.Linear(d_model, vocab, bias=False)
-
-        def forward(self, idx):
-            x = self.token(idx) + self.position(torch.arange(idx.shape[1]))
-            for block in self.blocks:
-                x = block(x)
-            return self.head(self.ln(x))
-
-    return CharGPT()
-
-
-def bench_gpt_step(rounds):
-    import importlib.util
-    import pathlib
-    path = pathlib.Path(__file__).resolve().parent.parent / "examples" / "char_gpt.py"
-    spec = importlib.util.spec_from_file_location("char_gpt", path)
-    char_gpt = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(char_gpt)
-    c = GPT
-    ember.manual_seed(0)
-    model_e = char_gpt.CharGPT(c["vocab"], c["block_size"], c["d_model"], c["layers"], c["heads"])
-    model_t = torch_gpt(c["vocab"], c["block_size"], c["d_model"], c["layers"], c["heads"])
-    model_t.load_state_dict({k: torch.tensor(v.detach().numpy()) for k, v in model_e.state_dict().items()})
-    opt_e = ember.optim.AdamW(model_e.parameters(), lr=1e-3, weight_decay=0.01)
-    opt_t = torch.optim.AdamW(model_t.parameters(), lr=1e-3, weight_decay=0.01)
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, c["vocab"], (c["batch"], c["block_size"]))
-    y = rng.integers(0, c["vocab"], (c["batch"], c["block_size"]))
-    xe, ye, xt, yt = ember.tensor(x), ember.tensor(y), torch.tensor(x), torch.tensor(y)
-
-    def step_ember():
-        loss = ember.nn.functional.cross_entropy(model_e(xe).reshape(-1, c["vocab"]), ye.reshape(-1))
-        opt_e.zero_grad()
-        loss.backward()
-        opt_e.step()
-        return loss.item()
-
-    def step_torch():
-        loss = torch.nn.functional.cross_entropy(model_t(xt).reshape(-1, c["vocab"]), yt.reshape(-1))
-        opt_t.zero_grad()
-        loss.backward()
-        opt_t.step()
-        return loss.item()
-
-    for _ in range(3):   # same batch, same weights: the losses must agree step by step
-        le, lt = step_ember(), step_torch()
-        assert abs(le - lt) <= 1e-3 * abs(lt), f"char-GPT losses differ: ember {le} vs torch {lt}"
-    te, tt, ratio = interleaved(step_ember, step_torch, rounds)
-    n_params = sum(p.numel() for p in model_e.parameters())
-    print(f"char-GPT step ({c['layers']}L {c['heads']}H d{c['d_model']} T{c['block_size']} V{c['vocab']} "
-          f"B{c['batch']}, {n_params:,} params, AdamW): ember {te * 1e3:.1f} ms, torch {tt * 1e3:.1f} ms, "
-          f"speedup {ratio:.2f}x")
-    return {"ember_ms": te * 1e3, "torch_ms": tt * 1e3, "speedup": ratio}
-
-
 def print_rows(rows):
     print(f"{'case':38s} {'ember ms':>9s} {'torch ms':>9s} {'ember GF/s':>10s} {'torch GF/s':>10s} {'speedup':>8s}")
     for r in rows:
@@ -202,7 +101,6 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="only the T=256 shape, 3 rounds")
-    parser.add_argument("--skip-gpt", action="store_true")
     parser.add_argument("--isa", default="", help="force ember's kernel table: ref, avx2, avx512")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -212,8 +110,6 @@ def main():
     rows = bench_sdpa(rounds, args.isa, args.quick)
     print_rows(rows)
     results = {"sdpa": rows}
-    if not args.skip_gpt:
-        results["gpt"] = bench_gpt_step(rounds)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

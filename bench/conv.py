@@ -1,5 +1,7 @@
 """Convolution and pooling benchmark: ember vs PyTorch (oneDNN), interleaved in one process, validated before
-timing. Reports ms per call, GFLOP/s and the median of per-round time ratios torch/ember (> 1: ember faster).
+timing. Reports ms per call, GFLOP/s and the median of per-round time ratios torch/ember (> 1: ember faster); --path
+forces one of ember's conv paths. The default-path layers and the LeNet-5 step are in `ember bench --only conv
+lenet_sgd_step`.
 Usage: python bench/conv.py [--threads 2] [--quick] [--path auto|direct|im2col|pointwise] [--json out.json]"""
 import argparse
 import json
@@ -101,44 +103,6 @@ def pool_runners(rng):
     return {"ember": run_ember, "torch": run_torch}
 
 
-def lenet_runners(rng):
-    """One LeNet-5 training step (batch 64, SGD momentum), ember and torch from the same initial weights."""
-    from ember.nn.conv import Conv2d
-    from ember.nn.pooling import MaxPool2d
-
-    def build(nn, conv, pool):
-        return nn.Sequential(conv(1, 6, 5, padding=2), nn.ReLU(), pool(2), conv(6, 16, 5), nn.ReLU(), pool(2),
-                             nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-                             nn.Linear(84, 10))
-    model = build(ember.nn, Conv2d, MaxPool2d)
-    tmodel = build(torch.nn, torch.nn.Conv2d, torch.nn.MaxPool2d)
-    model.load_state_dict({k: v.detach().numpy() for k, v in tmodel.state_dict().items()})
-    opt = ember.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    topt = torch.optim.SGD(tmodel.parameters(), lr=0.01, momentum=0.9)
-    x = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
-    y = rng.integers(0, 10, 64)
-    ex, ey, tx, ty = ember.from_numpy(x), ember.from_numpy(y), torch.from_numpy(x), torch.from_numpy(y)
-
-    def run_ember():
-        loss = ember.nn.functional.cross_entropy(model(ex), ey)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-
-    def run_torch():
-        loss = torch.nn.functional.cross_entropy(tmodel(tx), ty)
-        topt.zero_grad()
-        loss.backward()
-        topt.step()
-        return loss
-
-    first, tfirst = run_ember().item(), run_torch().item()
-    if abs(first - tfirst) > 1e-4 * max(1.0, abs(tfirst)):
-        raise SystemExit(f"LeNet-5 step: ember loss {first} != torch loss {tfirst}")
-    return {"ember": run_ember, "torch": run_torch}
-
-
 def report(name, mode, times, flops, extra=""):
     med = {who: statistics.median(ts) for who, ts in times.items()}
     ratio = statistics.median(t / e for e, t in zip(times["ember"], times["torch"]))
@@ -193,9 +157,6 @@ def main():
     if not only or any(s in "maxpool" for s in only):
         times = interleave(pool_runners(rng), rounds, min_seconds)
         results.append(report("maxpool 2x2", "fwd+bwd", times, 0.0))
-    if not only or any(s in "lenet-5 step" for s in only):
-        times = interleave(lenet_runners(rng), rounds, min_seconds)
-        results.append(report("lenet-5 step", "train", times, 0.145e9))
     print(f"load at end {os.getloadavg()[0]:.2f}")
     if args.json:
         with open(args.json, "w") as f:

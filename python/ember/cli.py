@@ -1,5 +1,6 @@
-"""The `ember` command: `ember info` (build and runtime configuration) and `ember train` (train a bundled model on
-a bundled dataset with a progress bar, a checkpoint and exact resume; see ember/train.py)."""
+"""The `ember` command: `ember info` (build and runtime configuration), `ember train` (train a bundled model on
+a bundled dataset with a progress bar, a checkpoint and exact resume; see ember/train.py) and `ember bench`
+(ember vs PyTorch and NumPy on this machine; see ember/bench/)."""
 import argparse
 import importlib.util
 import platform
@@ -88,7 +89,10 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("info", help="show build and runtime configuration").set_defaults(func=_info)
     _add_train_parser(sub)
+    from .bench import add_parser as _add_bench_parser
+    _add_bench_parser(sub)
     args = parser.parse_args(argv)
+    args.from_command_line = argv is None
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
