@@ -1,6 +1,4 @@
 // The ember._C module: error translation, runtime configuration, and the per-area bind_* calls.
-#include <omp.h>
-
 #include <climits>
 #include <vector>
 
@@ -62,7 +60,6 @@ PYBIND11_MODULE(_C, m) {
 #else
     d["compiler"] = "unknown";
 #endif
-    d["openmp"] = _OPENMP;
     d["isa"] = kernels::table().isa;
     d["num_threads"] = get_num_threads();
 #ifdef EMBER_SANITIZE

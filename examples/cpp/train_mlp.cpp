@@ -9,12 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "ember/autograd.h"
-#include "ember/data.h"
-#include "ember/nn.h"
-#include "ember/node.h"
-#include "ember/optim.h"
-#include "ember/threads.h"
+#include <ember/ember.h>
 
 namespace {
 

@@ -1,5 +1,5 @@
 // The umbrella header of ember's C++ API: tensors, dtypes, errors, autograd, ops, convolution/pooling, fused
-// optimizer steps and threads. `#include <ember/ember.h>` and link ember::ember (find_package(ember CONFIG)).
+// optimizer steps, threads, nn layers, optimizers and data loading. `#include <ember/ember.h>` and link ember::ember (find_package(ember CONFIG)).
 #pragma once
 
 #include "ember/dtype.h"
@@ -12,3 +12,6 @@
 #include "ember/ops.h"
 #include "ember/conv.h"
 #include "ember/fused_optim.h"
+#include "ember/nn.h"
+#include "ember/optim.h"
+#include "ember/data.h"

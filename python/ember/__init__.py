@@ -30,7 +30,7 @@ float64 = double = dtype.float64
 
 
 def config():
-    """Build and runtime configuration: version, compiler, the SIMD level in use, OpenMP threads."""
+    """Build and runtime configuration: version, compiler, the SIMD level in use, threads."""
     info = dict(_C.build_info())
     info["num_threads"] = _C.get_num_threads()
     return info

@@ -15,7 +15,6 @@ def _info(args):
     print(f"  compiler    {cfg['compiler']}")
     print(f"  simd        {cfg['isa']}")
     print(f"  threads     {cfg['num_threads']}")
-    print(f"  openmp      {cfg['openmp']}")
     extras = [name for name in ("torch", "matplotlib", "safetensors", "mpi4py", "onnx")
               if importlib.util.find_spec(name) is not None]
     print(f"  extras      {', '.join(extras) if extras else 'none found'}")
@@ -65,7 +64,7 @@ def _add_train_parser(sub):
     train.add_argument("--batch-size", type=_positive_int, help="samples per step (default 32)")
     train.add_argument("--lr", type=_positive_float, help="Adam learning rate (default per model)")
     train.add_argument("--threads", type=_positive_int,
-                       help="OpenMP threads (default 1: these small models step fastest on one thread)")
+                       help="threads (default 1: these small models step fastest on one thread)")
     train.add_argument("--out", help="folder that holds the runs (default ./ember-runs)")
     train.add_argument("--name", help="run name (default <model>-<dataset>-<timestamp>)")
     train.add_argument("--resume", metavar="PATH", help="continue a run from its folder or checkpoint file")
