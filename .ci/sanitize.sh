@@ -33,4 +33,4 @@ done
 
 # The fast subset (no slow marker), with output not captured so a report is never swallowed.
 python -m pytest -q -s -p no:cacheprovider -m "not slow" tests/ops tests/autograd tests/kernels tests/nn \
-    tests/optim tests/data tests/test_tensor.py tests/test_io.py tests/test_interop.py
+    tests/optim tests/data tests/properties tests/test_tensor.py tests/test_io.py tests/test_interop.py
