@@ -11,7 +11,7 @@ python -m pip install -q --no-deps --upgrade --target "$target" -Cbuild-dir=buil
 export PYTHONPATH="$target${PYTHONPATH:+:$PYTHONPATH}"
 # libasan first (python itself is not instrumented); libstdc++ too, so ASan can intercept C++ throws.
 export LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libstdc++.so)"
-export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=0"
+export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=0:allocator_may_return_null=1"   # huge requests: MemoryError
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 python - "$target" <<'PY'
 import sys, ember
