@@ -61,6 +61,8 @@ def conv_setups(draw, spatial):
     padding = tuple(draw(st.integers(0, 2)) for _ in range(spatial))
     reach = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
     sides = tuple(max(r - 2 * p, 1) + draw(st.integers(0, 3)) for r, p in zip(reach, padding))
+    if draw(st.integers(0, 4)) == 0:     # padding='same' (stride 1 only, as torch)
+        padding, stride = "same", (1,) * spatial
     batch = draw(st.sampled_from([0, 1, 2]))
     return dict(groups=groups, in_ch=in_ch, out_ch=out_ch, kernel=kernel, stride=stride, dilation=dilation,
                 padding=padding, shape=(batch, in_ch) + sides, bias=draw(st.booleans()))
@@ -80,26 +82,37 @@ def test_conv_layers_match_torch(spatial, data, layout, seed):
 
 
 @st.composite
-def pool_setups(draw, spatial):
+def pool_setups(draw, spatial, dilated):
     kernel = draw(st.integers(1, 3))
     stride = draw(st.integers(1, 3))
     padding = draw(st.integers(0, kernel // 2))
-    sides = tuple(kernel + draw(st.integers(0, 4)) for _ in range(spatial))
+    dilation = draw(st.integers(1, 2)) if dilated else 1
+    sides = tuple(dilation * (kernel - 1) + 1 + draw(st.integers(0, 4)) for _ in range(spatial))
     shape = (draw(st.sampled_from([0, 1, 2])), draw(st.integers(1, 3))) + sides
-    return kernel, stride, padding, draw(st.booleans()), shape
+    return kernel, stride, padding, dilation, draw(st.booleans()), shape
 
 
 @pytest.mark.parametrize("name", ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d"])
 @given(data=st.data(), layout=st.sampled_from(LAYOUTS), seed=SEEDS)
 def test_pool_layers_match_torch(name, data, layout, seed):
-    kernel, stride, padding, ceil_mode, shape = data.draw(pool_setups(1 if name.endswith("1d") else 2))
+    is_max = name.startswith("Max")
+    kernel, stride, padding, dilation, ceil_mode, shape = data.draw(pool_setups(1 if name.endswith("1d") else 2,
+                                                                                is_max))
     rng = np.random.default_rng(seed)
     kwargs = dict(stride=stride, padding=padding, ceil_mode=ceil_mode)
-    if name.startswith("Avg"):
+    if is_max:
+        kwargs["dilation"] = dilation
+    else:
         kwargs["count_include_pad"] = data.draw(st.booleans())
+        if name == "AvgPool2d":
+            kwargs["divisor_override"] = data.draw(st.sampled_from([None, 1, 3]))
     tm, em = getattr(torch.nn, name)(kernel, **kwargs), getattr(nn, name)(kernel, **kwargs)
     ex, tx = input_pair(rng, shape, layout)
     compare_forward_backward(em, tm, ex, tx, rng)
+    if is_max:   # return_indices: the same flat indices as torch
+        _, e_idx = getattr(nn, name)(kernel, return_indices=True, **kwargs)(ex)
+        _, t_idx = getattr(torch.nn, name)(kernel, return_indices=True, **kwargs)(tx)
+        np.testing.assert_array_equal(e_idx.numpy(), t_idx.numpy())
 
 
 @pytest.mark.parametrize("name", ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d"])
