@@ -58,7 +58,7 @@ class _BatchNorm(Module):
     def _check_input_dim(self, input):
         if input.ndim not in self._expected_dims:
             expected = " or ".join(f"{d}D" for d in self._expected_dims)
-            raise ValueError(f"expected {expected} input (got {input.ndim}D input)")
+            raise ValueError(f"{type(self).__name__}: expected {expected} input (got {input.ndim}D input)")
 
     def forward(self, input):
         self._check_input_dim(input)

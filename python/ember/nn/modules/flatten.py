@@ -32,7 +32,11 @@ class Unflatten(Module):
         if not -len(shape) <= self.dim < len(shape):
             raise IndexError(f"Unflatten: dim {self.dim} is out of range for an input of {len(shape)} dims")
         dim = self.dim % len(shape)
-        return input.reshape(tuple(shape[:dim]) + self.unflattened_size + tuple(shape[dim + 1:]))
+        try:
+            return input.reshape(tuple(shape[:dim]) + self.unflattened_size + tuple(shape[dim + 1:]))
+        except (ValueError, RuntimeError) as exc:
+            raise type(exc)(f"Unflatten: cannot unflatten dim {self.dim} of size {shape[dim]} into "
+                            f"{self.unflattened_size}: {exc}") from exc
 
     def extra_repr(self):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

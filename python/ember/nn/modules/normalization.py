@@ -12,6 +12,8 @@ class LayerNorm(Module):
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(normalized_shape)
+        if any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in self.normalized_shape):
+            raise ValueError(f"LayerNorm: normalized_shape must be non-negative ints, got {normalized_shape!r}")
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         dtype = dtype or _C.dtype.float32
