@@ -227,7 +227,7 @@ void sgemm_avx2_6x16(const SgemmTile& t) {
 
 // 10 independent FMA chains per thread (more than the 2 pipes x 4-cycle latency need).
 double fma_peak_gflops(int threads) {
-  const int64_t iters = 4000000;
+  const int64_t iters = 20000000;   // ~0.1 s a thread: long enough that a late-waking worker still gets its task
   auto start = std::chrono::steady_clock::now();
   std::vector<float> partial(threads, 0);
   parallel_tasks(threads, threads, [&](int64_t task) {

@@ -26,29 +26,13 @@ def _maybe_inplace(input, result, inplace):
 
 # ---- linear
 
-def _linear_composed(input, weight, bias):
-    # FALLBACK until ember._C.linear (the fused GEMM op, branch `gemm`) is merged: correct but slow, it
-    # materialises an (..., out, in) product. The lead switches F.linear to _C.linear at merge.
-    out = (input.unsqueeze(-2) * weight).sum(-1)
-    return out + bias if bias is not None else out
-
-
 def linear(input, weight, bias=None):
-    """y = input @ weight.T + bias; weight is (out_features, in_features)."""
+    """y = input @ weight.T + bias; weight is (out_features, in_features). Shapes and dtypes are checked in C++."""
     _check_tensor(input, "linear")
     _check_tensor(weight, "linear", "weight")
-    if weight.ndim != 2:
-        raise ValueError(f"linear: expected a 2-D weight (out_features, in_features), got shape {tuple(weight.shape)}")
-    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {tuple(input.shape)} does not match weight of shape "
-                         f"{tuple(weight.shape)} (expected input.shape[-1] == {weight.shape[1]})")
     if bias is not None:
         _check_tensor(bias, "linear", "bias")
-        if tuple(bias.shape) != (weight.shape[0],):
-            raise ValueError(f"linear: expected a bias of shape ({weight.shape[0]},), got {tuple(bias.shape)}")
-    if hasattr(_C, "linear"):
-        return _C.linear(input, weight, bias, "none")
-    return _linear_composed(input, weight, bias)
+    return _C.linear(input, weight, bias, "none")
 
 
 # ---- activations

@@ -76,6 +76,8 @@ class Module:
 
     # ---- calling, with hooks
     def __call__(self, *args, **kwargs):
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks):
+            return self.forward(*args, **kwargs)   # the common case: no hooks to run
         for handle_id, hook in list(self._forward_pre_hooks.items()):
             if handle_id in self._forward_pre_hooks_with_kwargs:
                 result = hook(self, args, kwargs)
