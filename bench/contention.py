@@ -1,71 +1,39 @@
-"""Training steps while another process keeps a core busy: MLP (bench/train_step.py), LeNet-5 (bench/conv.py) and
-char-GPT (bench/attention.py) steps, ember and PyTorch at the same thread count, alone and next to a
-`while True: pass` process (unpinned, and pinned to the last core). Reports each framework's slowdown factor
-(contended time / alone time, median over rounds; each round measures alone and contended back to back).
+"""Training steps while another process keeps a core busy: the MLP, LeNet-5 and char-GPT steps of `ember bench`,
+ember and PyTorch at the same thread count, alone and next to a `while True: pass` process (unpinned, and pinned to
+the last core). Reports each framework's slowdown factor (contended time / alone time, median over rounds; each round
+measures alone and contended back to back).
 
     python bench/contention.py [--threads 2] [--rounds 5] [--models mlp,lenet,gpt] [--json out.json]
 Target: ember slows by at most ~2x with one competing busy process."""
 import argparse
-import importlib.util
 import json
 import os
-import pathlib
 import statistics
 import subprocess
 import sys
 import time
 
 import torch  # noqa: I001  (torch first, as in the other benchmarks)
-import numpy as np
 
 import ember
-import ember.nn
-import ember.optim
-
-HERE = pathlib.Path(__file__).resolve().parent
+from ember.bench import train as bench_train
 
 
-def load(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def steps(prepare):
+    """The ember and torch step functions of one of ember bench's validated training workloads."""
+    return prepare(torch).runners
 
 
 def mlp_steps():
-    train_step = load(HERE / "train_step.py", "bench_train_step")
-    w = train_step.WORKLOADS["mlp_adam_b128"]
-    return {lib.__name__: train_step.build(lib, w["sizes"], w["optimizer"], w["lr"], w["batch"]) for lib in (ember, torch)}
+    return steps(bench_train._mlp)
 
 
 def lenet_steps():
-    conv = load(HERE / "conv.py", "bench_conv")
-    return conv.lenet_runners(np.random.default_rng(0))
+    return steps(bench_train._lenet)
 
 
 def gpt_steps():
-    attention = load(HERE / "attention.py", "bench_attention")
-    char_gpt = load(HERE.parent / "examples" / "char_gpt.py", "char_gpt")
-    c = attention.GPT
-    ember.manual_seed(0)
-    model_e = char_gpt.CharGPT(c["vocab"], c["block_size"], c["d_model"], c["layers"], c["heads"])
-    model_t = attention.torch_gpt(c["vocab"], c["block_size"], c["d_model"], c["layers"], c["heads"])
-    model_t.load_state_dict({k: torch.tensor(v.detach().numpy()) for k, v in model_e.state_dict().items()})
-    opt_e = ember.optim.AdamW(model_e.parameters(), lr=1e-3, weight_decay=0.01)
-    opt_t = torch.optim.AdamW(model_t.parameters(), lr=1e-3, weight_decay=0.01)
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, c["vocab"], (c["batch"], c["block_size"]))
-    y = rng.integers(0, c["vocab"], (c["batch"], c["block_size"]))
-    xe, ye, xt, yt = ember.tensor(x), ember.tensor(y), torch.tensor(x), torch.tensor(y)
-
-    def step(model, opt, lib, xs, ys):
-        def run():
-            loss = lib.nn.functional.cross_entropy(model(xs).reshape(-1, c["vocab"]), ys.reshape(-1))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        return run
-    return {"ember": step(model_e, opt_e, ember, xe, ye), "torch": step(model_t, opt_t, torch, xt, yt)}
+    return steps(bench_train._gpt)
 
 
 MODELS = {"mlp": mlp_steps, "lenet": lenet_steps, "gpt": gpt_steps}
