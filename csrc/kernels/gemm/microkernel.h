@@ -36,6 +36,12 @@ using SgemmPackRowMajorA = void (*)(const float* a, int64_t rsA, int64_t mc, int
 using SgemmPackColMajorB = void (*)(const float* b, int64_t csB, int64_t kc, int64_t nc, int64_t s_begin,
                                     int64_t s_end, float* packed);
 
+// Packs a column-major A block (mc, kc) (element (i, p) at a[i + p * csA], e.g. X^T in X^T dY) like the above.
+using SgemmPackColMajorA = void (*)(const float* a, int64_t csA, int64_t mc, int64_t kc, float* packed);
+// Packs slivers [s_begin, s_end) of a row-major B panel (kc, nc) (element (p, j) at b[p * rsB + j]) like the above.
+using SgemmPackRowMajorB = void (*)(const float* b, int64_t rsB, int64_t kc, int64_t nc, int64_t s_begin,
+                                    int64_t s_end, float* packed);
+
 // A micro-kernel with its tile and the cache blocking tuned for it (see kernels/gemm/sgemm.cpp).
 struct SgemmConfig {
   SgemmMicroKernel kernel = nullptr;
@@ -44,6 +50,8 @@ struct SgemmConfig {
   int kc = 256, mc = 128, nc = 4096;   // K block (B sliver in L1), M block (A block in L2), N block (B panel)
   SgemmPackRowMajorA pack_a_row_major = nullptr;
   SgemmPackColMajorB pack_b_col_major = nullptr;
+  SgemmPackColMajorA pack_a_col_major = nullptr;
+  SgemmPackRowMajorB pack_b_row_major = nullptr;
 };
 
 }  // namespace kernels

@@ -111,7 +111,8 @@ struct Workspace {
 void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threads_m, const Workspace& ws, int tid,
                 int nthreads) {
   const int MR = cfg.mr, NR = cfg.nr;
-  const int64_t KC = cfg.kc, MC = std::max<int64_t>(cfg.mc / MR, 1) * MR, NC = std::max<int64_t>(cfg.nc / NR, 1) * NR;
+  // K blocks of equal depth (784 = 392 + 392, not 384 + 384 + 16: a thin last block is all C traffic).
+  const int64_t KC = ceil_div(p.K, ceil_div(p.K, cfg.kc)), MC = std::max<int64_t>(cfg.mc / MR, 1) * MR, NC = std::max<int64_t>(cfg.nc / NR, 1) * NR;
   const int tid_m = tid % threads_m, tid_n = tid / threads_m, threads_n = nthreads / threads_m;
   int64_t m_begin, m_end, n_begin, n_end;
   split(ceil_div(p.M, MR), threads_m, tid_m, m_begin, m_end);
@@ -132,6 +133,7 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
       const float beta = pc == 0 ? p.beta : 1.0f;
       const float* b = p.B + pc * p.rsB + jc * p.csB;
       if (p.rsB == 1 && cfg.pack_b_col_major) cfg.pack_b_col_major(b, p.csB, kc, nc, 0, slivers, packed_b);
+      else if (p.csB == 1 && cfg.pack_b_row_major) cfg.pack_b_row_major(b, p.rsB, kc, nc, 0, slivers, packed_b);
       else pack_b_slivers(b, p.rsB, p.csB, kc, nc, NR, 0, slivers, packed_b);
       for (int64_t ic = m_begin; ic < m_end; ic += MC) {
         if (watch.fired()) return;
@@ -139,6 +141,7 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
         if (pack_a) {
           const float* a = p.A + ic * p.rsA + pc * p.csA;
           if (p.csA == 1 && cfg.pack_a_row_major) cfg.pack_a_row_major(a, p.rsA, mc, kc, packed_a);
+          else if (p.rsA == 1 && cfg.pack_a_col_major) cfg.pack_a_col_major(a, p.csA, mc, kc, packed_a);
           else pack_a_block(a, p.rsA, p.csA, mc, kc, MR, packed_a);
         }
         for (int64_t s = 0; s < slivers; ++s) {

@@ -215,6 +215,34 @@ void pack_b_col_major_16(const float* b, int64_t csB, int64_t kc, int64_t nc, in
   }
 }
 
+// Column-major A block (a transposed view) into 6-row slivers: each k step is 6 contiguous floats.
+void pack_a_col_major_6(const float* a, int64_t csA, int64_t mc, int64_t kc, float* packed) {
+  const __m256i store_mask = lane_mask(kMR);
+  for (int64_t i0 = 0; i0 < mc; i0 += kMR) {
+    const __m256i load_mask = lane_mask(static_cast<int>(mc - i0 < kMR ? mc - i0 : kMR));
+    const float* src = a + i0;
+    float* dst = packed + i0 * kc;
+    for (int64_t p = 0; p < kc; ++p)
+      _mm256_maskstore_ps(dst + p * kMR, store_mask, _mm256_maskload_ps(src + p * csA, load_mask));
+  }
+}
+
+// Row-major B panel into 16-column slivers: each k step is two (masked at the edge) vector copies.
+void pack_b_row_major_16(const float* b, int64_t rsB, int64_t kc, int64_t nc, int64_t s_begin, int64_t s_end,
+                         float* packed) {
+  for (int64_t s = s_begin; s < s_end; ++s) {
+    const int64_t j0 = s * kNR;
+    const int n = static_cast<int>(nc - j0 < kNR ? nc - j0 : kNR);
+    const __m256i m0 = lane_mask(n < 8 ? n : 8), m1 = lane_mask(n > 8 ? n - 8 : 0);
+    const float* src = b + j0;
+    float* dst = packed + s * kc * kNR;
+    for (int64_t p = 0; p < kc; ++p) {
+      _mm256_store_ps(dst + p * kNR, _mm256_maskload_ps(src + p * rsB, m0));
+      _mm256_store_ps(dst + p * kNR + 8, _mm256_maskload_ps(src + p * rsB + 8, m1));
+    }
+  }
+}
+
 void sgemm_avx2_6x16(const SgemmTile& t) {
   if (t.n > 8) {
     if (t.a_packed) tile_kernel<2, true>(t);
@@ -267,6 +295,8 @@ void fill_gemm(Table& t) {
   c.nc = 4080;
   c.pack_a_row_major = pack_a_row_major_6;
   c.pack_b_col_major = pack_b_col_major_16;
+  c.pack_a_col_major = pack_a_col_major_6;
+  c.pack_b_row_major = pack_b_row_major_16;
   t.sgemm = c;
   t.fma_peak_gflops = fma_peak_gflops;
 }

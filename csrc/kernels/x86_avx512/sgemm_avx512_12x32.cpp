@@ -218,6 +218,35 @@ void pack_b_col_major_32(const float* b, int64_t csB, int64_t kc, int64_t nc, in
   }
 }
 
+// Column-major A block (a transposed view) into 12-row slivers: each k step is 12 contiguous floats.
+void pack_a_col_major_12(const float* a, int64_t csA, int64_t mc, int64_t kc, float* packed) {
+  for (int64_t i0 = 0; i0 < mc; i0 += kMR) {
+    const int m = static_cast<int>(mc - i0 < kMR ? mc - i0 : kMR);
+    const __mmask16 mask = static_cast<__mmask16>((1u << m) - 1u);
+    const float* src = a + i0;
+    float* dst = packed + i0 * kc;
+    for (int64_t p = 0; p < kc; ++p)
+      _mm512_mask_storeu_ps(dst + p * kMR, 0x0FFF, _mm512_maskz_loadu_ps(mask, src + p * csA));
+  }
+}
+
+// Row-major B panel into 32-column slivers: each k step is two (masked at the edge) vector copies.
+void pack_b_row_major_32(const float* b, int64_t rsB, int64_t kc, int64_t nc, int64_t s_begin, int64_t s_end,
+                         float* packed) {
+  for (int64_t s = s_begin; s < s_end; ++s) {
+    const int64_t j0 = s * kNR;
+    const int64_t n = nc - j0 < kNR ? nc - j0 : kNR;
+    const __mmask16 m0 = static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
+    const __mmask16 m1 = static_cast<__mmask16>(n >= 32 ? 0xFFFFu : n <= 16 ? 0u : (1u << (n - 16)) - 1u);
+    const float* src = b + j0;
+    float* dst = packed + s * kc * kNR;
+    for (int64_t p = 0; p < kc; ++p) {
+      _mm512_store_ps(dst + p * kNR, _mm512_maskz_loadu_ps(m0, src + p * rsB));
+      _mm512_store_ps(dst + p * kNR + 16, _mm512_maskz_loadu_ps(m1, src + p * rsB + 16));
+    }
+  }
+}
+
 void sgemm_avx512_12x32(const SgemmTile& t) {
   if (t.n > 16) {
     if (t.a_packed) tile_kernel<2, true>(t);
@@ -268,6 +297,8 @@ void fill_gemm(Table& t) {
   c.nc = 4096;
   c.pack_a_row_major = pack_a_row_major_12;
   c.pack_b_col_major = pack_b_col_major_32;
+  c.pack_a_col_major = pack_a_col_major_12;
+  c.pack_b_row_major = pack_b_row_major_32;
   t.sgemm = c;
   t.fma_peak_gflops = fma_peak_gflops;
 }
