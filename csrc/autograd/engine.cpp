@@ -35,10 +35,18 @@ struct AccumulateGrad : Node {
   }
 };
 
-// Accumulates gradient `g` into slot `nr` of a node's input buffer.
+// Accumulates gradient `g` into slot `nr` of a node's input buffer: in place when the buffer's tensor is a
+// contiguous one nobody else holds (no view, hook, saved copy or other slot can see the write), else a new sum.
 void accumulate(std::vector<Tensor>& buffer, uint32_t nr, const Tensor& g) {
-  if (!buffer[nr].defined()) buffer[nr] = g;
-  else buffer[nr] = add(buffer[nr], g);
+  Tensor& acc = buffer[nr];
+  if (!acc.defined()) {
+    acc = g;
+  } else if (acc.impl_ptr().use_count() == 1 && acc.storage().use_count() == 1 && acc.is_contiguous() &&
+             acc.shape() == g.shape() && acc.dtype() == g.dtype()) {
+    add_(acc, g);
+  } else {
+    acc = add(acc, g);
+  }
 }
 
 struct Capture {   // autograd.grad: where each requested input's gradient appears

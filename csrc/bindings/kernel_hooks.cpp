@@ -3,6 +3,7 @@
 // call, so a masked tail that writes past the end raises instead of corrupting memory silently.
 #include <pybind11/numpy.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -147,9 +148,40 @@ FloatArray kernel_rows_backward(const std::string& level, const std::string& nam
   return out.result({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(cols)}, op);
 }
 
+// Layer norm of each row with one level's kernels: (y, mean, rstd) forward, then (gx, gw, gb) from gy with
+// the parameter gradients summed over all rows in one block.
+py::tuple kernel_layer_norm(const std::string& level, const FloatArray& x, const py::object& weight,
+                            const py::object& bias, const FloatArray& gy, double eps) {
+  const char* op = "_kernel_layer_norm";
+  const kernels::Table& t = level_table(level, op);
+  EMBER_CHECK(x.ndim() == 2 && gy.ndim() == 2 && x.shape(0) == gy.shape(0) && x.shape(1) == gy.shape(1),
+              ValueError, op, ": expected x and gy 2-d of one shape");
+  const int64_t rows = x.shape(0), cols = x.shape(1);
+  FloatArray w_arr = weight.is_none() ? FloatArray() : weight.cast<FloatArray>();
+  FloatArray b_arr = bias.is_none() ? FloatArray() : bias.cast<FloatArray>();
+  for (const py::object* p : {&weight, &bias}) {
+    const FloatArray& a = p == &weight ? w_arr : b_arr;
+    EMBER_CHECK(p->is_none() || (a.ndim() == 1 && a.shape(0) == cols), ValueError, op,
+                ": weight/bias must be 1-d of length cols");
+  }
+  const float* w = weight.is_none() ? nullptr : w_arr.data();
+  const float* b = bias.is_none() ? nullptr : b_arr.data();
+  const py::ssize_t r = static_cast<py::ssize_t>(rows), c = static_cast<py::ssize_t>(cols);
+  FloatArray y({r, c}), mean({r}), rstd({r}), gx({r, c}), gw({c}), gb({c});
+  std::fill(gw.mutable_data(), gw.mutable_data() + cols, 0.0f);
+  std::fill(gb.mutable_data(), gb.mutable_data() + cols, 0.0f);
+  t.layer_norm_rows(x.data(), w, b, y.mutable_data(), mean.mutable_data(), rstd.mutable_data(), rows, cols, eps);
+  t.layer_norm_backward_rows(x.data(), gy.data(), mean.data(), rstd.data(), w, gx.mutable_data(), gw.mutable_data(),
+                             gb.mutable_data(), rows, cols);
+  return py::make_tuple(y, mean, rstd, gx, gw, gb);
+}
+
 }  // namespace
 
 void bind_kernel_hooks(py::module_& m) {
+  m.def("_kernel_layer_norm", &kernel_layer_norm, py::arg("level"), py::arg("x"), py::arg("weight"),
+        py::arg("bias"), py::arg("gy"), py::arg("eps") = 1e-5,
+        "Layer norm forward and backward of each row with one SIMD level's kernels (test hook).");
   m.def("_kernel_unary", &kernel_unary, py::arg("level"), py::arg("name"), py::arg("x"), py::arg("inplace") = false,
         "Run one unary kernel of a SIMD level on a 1-d float32 array (test hook).");
   m.def("_kernel_binary", &kernel_binary, py::arg("level"), py::arg("name"), py::arg("a"), py::arg("b"),

@@ -19,6 +19,13 @@ using UnaryBackwardF32 = void (*)(const float* saved, const float* gy, float* gx
 // Row-wise over a (rows, cols) contiguous matrix.
 using RowsF32 = void (*)(const float* x, float* y, int64_t rows, int64_t cols);
 using RowsBackwardF32 = void (*)(const float* y, const float* gy, float* gx, int64_t rows, int64_t cols);
+// Layer norm of (rows, cols) rows; see x86_common/rows.h. The backward adds into float partials (cols) for the
+// weight and bias gradients (null: not wanted) and writes gx (null: not wanted).
+using LayerNormRowsF32 = void (*)(const float* x, const float* weight, const float* bias, float* y, float* mean,
+                                  float* rstd, int64_t rows, int64_t cols, double eps);
+using LayerNormBackwardRowsF32 = void (*)(const float* x, const float* gy, const float* mean, const float* rstd,
+                                          const float* weight, float* gx, float* partial_w, float* partial_b,
+                                          int64_t rows, int64_t cols);
 
 struct Table {
   const char* isa = "ref";
@@ -30,6 +37,8 @@ struct Table {
   float (*max)(const float* x, int64_t n);    // n >= 1; NaN propagates
   RowsF32 softmax_rows, log_softmax_rows;
   RowsBackwardF32 softmax_backward_rows, log_softmax_backward_rows;   // saved = y
+  LayerNormRowsF32 layer_norm_rows;
+  LayerNormBackwardRowsF32 layer_norm_backward_rows;
   // GEMM (kernels/gemm/): the sgemm micro-kernel with its tile and blocking; an FMA throughput probe.
   SgemmConfig sgemm;
   double (*fma_peak_gflops)(int threads);   // measured FMA throughput of this ISA level, GFLOP/s

@@ -19,6 +19,13 @@ template <typename T>
 void layer_norm_backward(const T* x, const T* grad_y, const T* mean, const T* rstd, const T* weight, T* grad_x,
                          double* grad_weight, double* grad_bias, int64_t rows, int64_t cols);
 
+// The float table entries of the ref level (kernels.h LayerNormRowsF32 / LayerNormBackwardRowsF32).
+void layer_norm_rows(const float* x, const float* weight, const float* bias, float* y, float* mean, float* rstd,
+                     int64_t rows, int64_t cols, double eps);
+void layer_norm_backward_rows(const float* x, const float* gy, const float* mean, const float* rstd,
+                              const float* weight, float* gx, float* partial_w, float* partial_b, int64_t rows,
+                              int64_t cols);
+
 // ---- batch norm over channels c in [c_begin, c_end) of an (N, C, L) tensor (L = H*W, or 1)
 // x is (N, C, L); mean, var_biased are (C): the per-channel batch statistics.
 template <typename T>

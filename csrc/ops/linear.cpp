@@ -1,10 +1,12 @@
 // linear: y = act(x W^T + b) as one op, bias and activation fused into the GEMM epilogue. Backward:
 // dY' = dY * act'(.), dX = dY' W, dW = dY'^T X, db = column sums of dY'; the transposes are strides handed to
 // the GEMM driver (packing absorbs them), never materialised. Saves x, W, and y (ReLU) or the pre-activation (GELU).
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "ember/node.h"
+#include "ember/threads.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/kernels.h"
 #include "ops/gemm_operands.h"
@@ -59,6 +61,28 @@ void activation_backward(const double* saved, double* g, int64_t n, Activation a
   }
 }
 
+// out[j] = sum over r of g[r * rs + j * cs] (db): threads split the columns; each column's sum is taken in T
+// over blocks of 256 rows, then in double, in row order (the same for any thread count).
+template <typename T>
+void column_sums(const T* g, int64_t rows, int64_t cols, int64_t rs, int64_t cs, T* out) {
+  parallel_for(cols, std::max<int64_t>(16, 32768 / std::max<int64_t>(rows, 1)), [&](int64_t c0, int64_t c1) {
+    std::vector<double> total(c1 - c0, 0.0);
+    std::vector<T> block(c1 - c0);
+    for (int64_t r0 = 0; r0 < rows; r0 += 256) {
+      std::fill(block.begin(), block.end(), T(0));
+      for (int64_t r = r0; r < std::min(rows, r0 + 256); ++r) {
+        const T* row = g + r * rs + c0 * cs;
+        if (cs == 1)
+          for (int64_t j = 0; j < c1 - c0; ++j) block[j] += row[j];
+        else
+          for (int64_t j = 0; j < c1 - c0; ++j) block[j] += row[j * cs];
+      }
+      for (int64_t j = 0; j < c1 - c0; ++j) total[j] += static_cast<double>(block[j]);
+    }
+    for (int64_t j = 0; j < c1 - c0; ++j) out[c0 + j] = static_cast<T>(total[j]);
+  });
+}
+
 template <typename T>
 Tensor linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act, bool keep_pre,
                       Tensor* pre_out) {
@@ -88,14 +112,6 @@ void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& saved,
   const int64_t rows = G.rows;
   const T* g = G.data<T>();
   int64_t rsG = G.row_stride, csG = G.col_stride;
-  // One pass over dY, row by row while the row is in L1: dY' = dY * act'(saved) and its column sums (db).
-  std::vector<double> sums(db ? static_cast<size_t>(out_features) : 0, 0.0);
-  auto accumulate = [&](const T* row, int64_t stride) {
-    if (stride == 1)
-      for (int64_t j = 0; j < out_features; ++j) sums[j] += row[j];
-    else
-      for (int64_t j = 0; j < out_features; ++j) sums[j] += row[j * stride];
-  };
   Tensor g_act;
   if (act != Activation::None) {
     g_act = empty({rows, out_features}, x.dtype());
@@ -106,13 +122,14 @@ void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& saved,
       const T* src = g + r * rsG;
       for (int64_t j = 0; j < out_features; ++j) dst[j] = src[j * csG];
       activation_backward(s + r * out_features, dst, out_features, act);
-      if (db) accumulate(dst, 1);
     }
     g = gp;
     rsG = out_features;
     csG = 1;
-  } else if (db) {
-    for (int64_t r = 0; r < rows; ++r) accumulate(g + r * rsG, csG);
+  }
+  if (db) {
+    *db = empty({out_features}, x.dtype());
+    column_sums(g, rows, out_features, rsG, csG, db->data<T>());
   }
   if (dx) {
     *dx = empty(x.shape(), x.dtype());
@@ -124,11 +141,6 @@ void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& saved,
     *dw = empty({out_features, in_features}, x.dtype());
     kernels::gemm(out_features, in_features, rows, T(1), g, csG, rsG, X.data<T>(), X.row_stride, X.col_stride, T(0),
                   dw->data<T>(), in_features, 1);
-  }
-  if (db) {
-    *db = empty({out_features}, x.dtype());
-    T* out = db->data<T>();
-    for (int64_t j = 0; j < out_features; ++j) out[j] = static_cast<T>(sums[j]);
   }
 }
 

@@ -2,9 +2,11 @@
 // kernel for input, weight and bias. Running statistics of batch_norm are updated here, outside autograd.
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "ember/node.h"
 #include "ember/threads.h"
+#include "kernels/kernels.h"
 #include "kernels/nn.h"
 #include "ember/ops.h"
 
@@ -29,9 +31,29 @@ const T* data_or_null(const Tensor& t) { return t.defined() ? t.data<T>() : null
 Tensor contiguous_or_undefined(const Tensor& t) { return t.defined() ? contiguous(t) : Tensor(); }
 
 // Row blocks for reductions across rows: fixed by the shape alone, so the sum order does not depend on threads.
+// At most 256 rows a block: float32 partials stay accurate.
 int64_t row_blocks(int64_t rows, int64_t cols) {
   int64_t by_work = std::max<int64_t>(1, rows * std::max<int64_t>(cols, 1) / kGrain);
-  return std::max<int64_t>(1, std::min<int64_t>({rows, by_work, 64}));
+  return std::max<int64_t>({1, std::min<int64_t>({rows, by_work, 64}), (rows + 255) / 256});
+}
+
+// The layer-norm kernels: the ISA table's for float (float partials), the reference for double.
+void layer_norm_rows(const float* x, const float* w, const float* b, float* y, float* mean, float* rstd, int64_t rows,
+                     int64_t cols, double eps) {
+  kernels::table().layer_norm_rows(x, w, b, y, mean, rstd, rows, cols, eps);
+}
+void layer_norm_rows(const double* x, const double* w, const double* b, double* y, double* mean, double* rstd,
+                     int64_t rows, int64_t cols, double eps) {
+  kernels::ref::layer_norm_forward<double>(x, w, b, y, mean, rstd, rows, cols, eps);
+}
+void layer_norm_backward_rows(const float* x, const float* gy, const float* mean, const float* rstd, const float* w,
+                              float* gx, float* partial_w, float* partial_b, int64_t rows, int64_t cols) {
+  kernels::table().layer_norm_backward_rows(x, gy, mean, rstd, w, gx, partial_w, partial_b, rows, cols);
+}
+void layer_norm_backward_rows(const double* x, const double* gy, const double* mean, const double* rstd,
+                              const double* w, double* gx, double* partial_w, double* partial_b, int64_t rows,
+                              int64_t cols) {
+  kernels::ref::layer_norm_backward<double>(x, gy, mean, rstd, w, gx, partial_w, partial_b, rows, cols);
 }
 
 struct LayerNormBackward : autograd::Node {
@@ -45,36 +67,36 @@ struct LayerNormBackward : autograd::Node {
     const bool want_x = needs(*this, 0), want_w = needs(*this, 1), want_b = needs(*this, 2);
     Tensor gx = want_x ? empty(xv.shape(), xv.dtype()) : Tensor();
     const int64_t blocks = row_blocks(rows, cols), per_block = (rows + blocks - 1) / std::max<int64_t>(blocks, 1);
-    std::vector<double> partial_w(want_w ? blocks * cols : 0, 0.0), partial_b(want_b ? blocks * cols : 0, 0.0);
+    Shape param_shape = wv.defined() ? wv.shape() : Shape{cols};
+    Tensor gw, gb;
     dispatch_floating(xv.dtype(), [&](auto tag) {
       using T = decltype(tag);
+      // Per-block partials (T for float), combined in double in block order.
+      std::vector<T> partial_w(want_w ? blocks * cols : 0, T(0)), partial_b(want_b ? blocks * cols : 0, T(0));
       parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t r0 = std::min(rows, b * per_block), r1 = std::min(rows, r0 + per_block);
           if (r0 >= r1) continue;
-          kernels::ref::layer_norm_backward<T>(
-              xv.data<T>() + r0 * cols, gy.data<T>() + r0 * cols, mv.data<T>() + r0, rv.data<T>() + r0,
-              data_or_null<T>(wv), want_x ? gx.data<T>() + r0 * cols : nullptr,
-              want_w ? partial_w.data() + b * cols : nullptr, want_b ? partial_b.data() + b * cols : nullptr,
-              r1 - r0, cols);
+          layer_norm_backward_rows(xv.data<T>() + r0 * cols, gy.data<T>() + r0 * cols, mv.data<T>() + r0,
+                                   rv.data<T>() + r0, data_or_null<T>(wv), want_x ? gx.data<T>() + r0 * cols : nullptr,
+                                   want_w ? partial_w.data() + b * cols : nullptr,
+                                   want_b ? partial_b.data() + b * cols : nullptr, r1 - r0, cols);
         }
       });
-    });
-    auto combine = [&](const std::vector<double>& partial, const Shape& shape) {
-      Tensor out = empty(shape, xv.dtype());
-      dispatch_floating(xv.dtype(), [&](auto tag) {
-        using T = decltype(tag);
+      auto combine = [&](const std::vector<T>& partial) {
+        Tensor out = empty(param_shape, xv.dtype());
         T* o = out.data<T>();
         for (int64_t c = 0; c < cols; ++c) {
           double s = 0.0;
-          for (int64_t b = 0; b < blocks; ++b) s += partial[b * cols + c];
+          for (int64_t b = 0; b < blocks; ++b) s += static_cast<double>(partial[b * cols + c]);
           o[c] = static_cast<T>(s);
         }
-      });
-      return out;
-    };
-    Shape param_shape = wv.defined() ? wv.shape() : Shape{cols};
-    return {gx, want_w ? combine(partial_w, param_shape) : Tensor(), want_b ? combine(partial_b, param_shape) : Tensor()};
+        return out;
+      };
+      if (want_w) gw = combine(partial_w);
+      if (want_b) gb = combine(partial_b);
+    });
+    return {gx, gw, gb};
   }
 };
 
@@ -138,9 +160,8 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     dispatch_floating(x.dtype(), [&](auto tag) {
       using T = decltype(tag);
       parallel_for(rows, std::max<int64_t>(1, kGrain / cols), [&](int64_t r0, int64_t r1) {
-        kernels::ref::layer_norm_forward<T>(xc.data<T>() + r0 * cols, data_or_null<T>(wc), data_or_null<T>(bc),
-                                            y.data<T>() + r0 * cols, mean.data<T>() + r0, rstd.data<T>() + r0,
-                                            r1 - r0, cols, eps);
+        layer_norm_rows(xc.data<T>() + r0 * cols, data_or_null<T>(wc), data_or_null<T>(bc), y.data<T>() + r0 * cols,
+                        mean.data<T>() + r0, rstd.data<T>() + r0, r1 - r0, cols, eps);
       });
     });
   }

@@ -367,3 +367,40 @@ def test_hooks_reject_bad_input():
 def test_active_level_is_available():
     assert _C.isa() in LEVELS
     assert ember.config()["isa"] == _C.isa()
+
+
+def layer_norm64(x, w, b, gy, eps):
+    x, gy = x.astype(np.float64), gy.astype(np.float64)
+    mu = x.mean(axis=1, keepdims=True)
+    rstd = 1.0 / np.sqrt(((x - mu) ** 2).mean(axis=1, keepdims=True) + eps)
+    xhat = (x - mu) * rstd
+    w64 = np.ones(x.shape[1]) if w is None else w.astype(np.float64)
+    y = xhat * w64 + (0.0 if b is None else b.astype(np.float64))
+    g = gy * w64
+    gx = rstd * (g - g.mean(axis=1, keepdims=True) - xhat * (g * xhat).mean(axis=1, keepdims=True))
+    return y, mu[:, 0], rstd[:, 0], gx, (gy * xhat).sum(axis=0), gy.sum(axis=0)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_layer_norm_rows(level):
+    """Forward (y, mean, rstd) and backward (gx and the weight/bias partials) on every tail of 8 and 16 lanes,
+    with and without affine parameters, against float64 and (SIMD levels) the ref kernel."""
+    rng = np.random.default_rng(11)
+    names = ("y", "mean", "rstd", "gx", "gw", "gb")
+    for cols in list(range(1, 40)) + [64, 255, 1030]:
+        rows = 1 + cols % 5
+        x = (rng.standard_normal((rows, cols)) * 3 + 1.5).astype(np.float32)
+        gy = rng.standard_normal((rows, cols)).astype(np.float32)
+        affine = cols % 3 != 0
+        w = rng.standard_normal(cols).astype(np.float32) if affine else None
+        b = rng.standard_normal(cols).astype(np.float32) if affine else None
+        got = _C._kernel_layer_norm(level, x, w, b, gy, 1e-5)
+        want = layer_norm64(x, w, b, gy, 1e-5)
+        for name, g, e in zip(names, got, want):
+            if cols == 1 and name == "gx":
+                e = np.zeros_like(e)   # one column: xhat = 0 and g - mean(g) = 0
+            scale = np.abs(e).max(initial=0.0) + 1.0
+            assert np.abs(g - e).max(initial=0.0) <= 2e-5 * scale, f"{level} {name} cols={cols}"
+        if level != "ref":
+            for name, g, r in zip(names, got, _C._kernel_layer_norm("ref", x, w, b, gy, 1e-5)):
+                assert np.abs(g - r).max(initial=0.0) <= 2e-5 * (np.abs(r).max(initial=0.0) + 1.0), f"{name} vs ref"

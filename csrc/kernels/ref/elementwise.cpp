@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "kernels/kernels.h"
+#include "kernels/nn.h"
 
 namespace ember {
 namespace kernels {
@@ -142,6 +143,7 @@ void fill(Table& t) {
   t.sum = sum; t.max = max;
   t.softmax_rows = softmax_rows; t.log_softmax_rows = log_softmax_rows;
   t.softmax_backward_rows = softmax_backward_rows; t.log_softmax_backward_rows = log_softmax_backward_rows;
+  t.layer_norm_rows = ref::layer_norm_rows; t.layer_norm_backward_rows = ref::layer_norm_backward_rows;
 }
 
 }  // namespace ref

@@ -1,6 +1,7 @@
 // Reference layer-norm and batch-norm kernels (float and double; statistics accumulated in double).
 // Two passes over each row/channel for the statistics (mean, then centred squares: no cancellation).
 #include <cmath>
+#include <vector>
 
 #include "kernels/nn.h"
 
@@ -63,6 +64,21 @@ void layer_norm_backward(const T* x, const T* grad_y, const T* mean, const T* rs
       gx[c] = static_cast<T>(inv * (g - mean_g - xhat * mean_g_xhat));
     }
   }
+}
+
+void layer_norm_rows(const float* x, const float* weight, const float* bias, float* y, float* mean, float* rstd,
+                     int64_t rows, int64_t cols, double eps) {
+  layer_norm_forward<float>(x, weight, bias, y, mean, rstd, rows, cols, eps);
+}
+
+void layer_norm_backward_rows(const float* x, const float* gy, const float* mean, const float* rstd,
+                              const float* weight, float* gx, float* partial_w, float* partial_b, int64_t rows,
+                              int64_t cols) {
+  std::vector<double> w(partial_w ? cols : 0, 0.0), b(partial_b ? cols : 0, 0.0);
+  layer_norm_backward<float>(x, gy, mean, rstd, weight, gx, partial_w ? w.data() : nullptr,
+                             partial_b ? b.data() : nullptr, rows, cols);
+  for (int64_t c = 0; partial_w && c < cols; ++c) partial_w[c] += static_cast<float>(w[c]);
+  for (int64_t c = 0; partial_b && c < cols; ++c) partial_b[c] += static_cast<float>(b[c]);
 }
 
 template <typename T>

@@ -167,8 +167,106 @@ void log_softmax_backward_rows_kernel(const float* y, const float* gy, float* gx
   }
 }
 
+// Layer norm of each row: mean, then the centred variance (accurate sums), then
+// y = (x - mean) * rstd * weight + bias; weight, bias (cols) or null; saves mean and rstd (rows).
+template <class S>
+void layer_norm_rows_kernel(const float* x, const float* weight, const float* bias, float* y, float* mean,
+                            float* rstd, int64_t rows, int64_t cols, double eps) {
+  using V = typename S::V;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    const double mu = cols > 0 ? sum_kernel<S>(xr, cols) / static_cast<double>(cols) : 0.0;
+    const V mu_v = S::set1(static_cast<float>(mu));
+    const double squares = accurate_sum<S>(
+        cols, [&](int64_t i) { V d = S::sub(S::load(xr + i), mu_v); return S::mul(d, d); },
+        [&](int64_t i, typename S::Tail t) {
+          V d = S::fill_off_lanes(S::sub(S::load_tail(xr + i, t), mu_v), t, S::zero());
+          return S::mul(d, d);
+        });
+    const double inv = 1.0 / std::sqrt((cols > 0 ? squares / static_cast<double>(cols) : 0.0) + eps);
+    mean[r] = static_cast<float>(mu);
+    rstd[r] = static_cast<float>(inv);
+    const V inv_v = S::set1(static_cast<float>(inv)), one = S::set1(1.0f);
+    auto normalise = [&](V v, V w, V b) { return S::fmadd(S::mul(S::sub(v, mu_v), inv_v), w, b); };
+    int64_t c = 0;
+    for (; c + S::kWidth <= cols; c += S::kWidth)
+      S::store(yr + c, normalise(S::load(xr + c), weight ? S::load(weight + c) : one,
+                                 bias ? S::load(bias + c) : S::zero()));
+    if (c < cols) {
+      const auto t = S::tail(cols - c);
+      S::store_tail(yr + c, t, normalise(S::load_tail(xr + c, t), weight ? S::load_tail(weight + c, t) : one,
+                                         bias ? S::load_tail(bias + c, t) : S::zero()));
+    }
+  }
+}
+
+// Layer-norm backward of each row: gx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = gy * weight,
+// xhat = (x - mean) * rstd; partial_w += gy * xhat and partial_b += gy (cols each, or null: not wanted);
+// gx may be null.
+template <class S>
+void layer_norm_backward_rows_kernel(const float* x, const float* gy, const float* mean, const float* rstd,
+                                     const float* weight, float* gx, float* partial_w, float* partial_b,
+                                     int64_t rows, int64_t cols) {
+  using V = typename S::V;
+  constexpr int W = S::kWidth;
+  const V one = S::set1(1.0f);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *xr = x + r * cols, *gr = gy + r * cols;
+    const V mu = S::set1(mean[r]), inv = S::set1(rstd[r]);
+    // One pass: the two row sums (float lanes, then double) and the parameter partials.
+    V sum_g = S::zero(), sum_gx = S::zero();
+    typename S::DoubleSum total_g = S::double_zero(), total_gx = S::double_zero();
+    auto step = [&](V xv, V g_in, V w) {
+      const V xhat = S::mul(S::sub(xv, mu), inv), g = S::mul(g_in, w);
+      sum_g = S::add(sum_g, g);
+      sum_gx = S::fmadd(g, xhat, sum_gx);
+      return xhat;
+    };
+    int64_t c = 0;
+    for (; c + W <= cols; c += W) {
+      const V g_in = S::load(gr + c);
+      const V xhat = step(S::load(xr + c), g_in, weight ? S::load(weight + c) : one);
+      if (partial_w) S::store(partial_w + c, S::fmadd(g_in, xhat, S::load(partial_w + c)));
+      if (partial_b) S::store(partial_b + c, S::add(S::load(partial_b + c), g_in));
+      if ((c / W) % 64 == 63) {   // flush the float lanes to double every 64 vectors
+        S::accumulate(total_g, sum_g);
+        S::accumulate(total_gx, sum_gx);
+        sum_g = S::zero();
+        sum_gx = S::zero();
+      }
+    }
+    if (c < cols) {
+      const auto t = S::tail(cols - c);
+      const V g_in = S::load_tail(gr + c, t);   // off lanes 0, so they add nothing
+      const V xhat = step(S::load_tail(xr + c, t), g_in, weight ? S::load_tail(weight + c, t) : one);
+      if (partial_w) S::store_tail(partial_w + c, t, S::fmadd(g_in, xhat, S::load_tail(partial_w + c, t)));
+      if (partial_b) S::store_tail(partial_b + c, t, S::add(S::load_tail(partial_b + c, t), g_in));
+    }
+    S::accumulate(total_g, sum_g);
+    S::accumulate(total_gx, sum_gx);
+    if (!gx) continue;
+    const V mean_g = S::set1(static_cast<float>(S::reduce(total_g) / static_cast<double>(cols)));
+    const V mean_gx = S::set1(static_cast<float>(S::reduce(total_gx) / static_cast<double>(cols)));
+    float* out = gx + r * cols;
+    auto grad = [&](V xv, V g_in, V w) {
+      const V xhat = S::mul(S::sub(xv, mu), inv);
+      return S::mul(inv, S::sub(S::sub(S::mul(g_in, w), mean_g), S::mul(xhat, mean_gx)));
+    };
+    for (c = 0; c + W <= cols; c += W)
+      S::store(out + c, grad(S::load(xr + c), S::load(gr + c), weight ? S::load(weight + c) : one));
+    if (c < cols) {
+      const auto t = S::tail(cols - c);
+      S::store_tail(out + c, t, grad(S::load_tail(xr + c, t), S::load_tail(gr + c, t),
+                                     weight ? S::load_tail(weight + c, t) : one));
+    }
+  }
+}
+
 template <class S>
 void fill_rows(Table& t) {
+  t.layer_norm_rows = layer_norm_rows_kernel<S>;
+  t.layer_norm_backward_rows = layer_norm_backward_rows_kernel<S>;
   t.sum = sum_kernel<S>;
   t.max = max_kernel<S>;
   t.softmax_rows = softmax_rows_kernel<S>;
