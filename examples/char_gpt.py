@@ -31,7 +31,7 @@ class CausalSelfAttention(nn.Module):
         B, T, C = x.shape
         H = self.n_heads
         qkv = self.qkv(x).reshape(B, T, 3, H, C // H)
-        q, k, v = (qkv.select(2, i).transpose(1, 2) for i in range(3))          # (B, H, T, D) views
+        q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))          # (B, H, T, D) views
         y = scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))                   # no copy: SDPA's output layout
 

@@ -236,9 +236,10 @@ Step char_gpt_adamw_step() {
     Tensor x = ember::embedding(m->token, m->idx) + ember::embedding(m->position, m->positions);
     for (const Block& b : m->blocks) {
       Tensor qkv = ember::reshape(b.qkv(b.ln1(x)), {B, T, 3, H, C / H});
-      Tensor q = ember::transpose(ember::select(qkv, 2, 0), 1, 2);   // (B, H, T, D) views
-      Tensor k = ember::transpose(ember::select(qkv, 2, 1), 1, 2);
-      Tensor v = ember::transpose(ember::select(qkv, 2, 2), 1, 2);
+      std::vector<Tensor> parts = ember::unbind(qkv, 2);   // one backward node for q, k and v
+      Tensor q = ember::transpose(parts[0], 1, 2);             // (B, H, T, D) views
+      Tensor k = ember::transpose(parts[1], 1, 2);
+      Tensor v = ember::transpose(parts[2], 1, 2);
       Tensor y = ember::scaled_dot_product_attention(q, k, v, Tensor(), 0.0, true);
       x = x + b.proj(ember::reshape(ember::transpose(y, 1, 2), {B, T, C}));
       x = x + b.fc_proj(b.fc(b.ln2(x), ember::Activation::Gelu));   // bias + GELU fused, as char_gpt.py

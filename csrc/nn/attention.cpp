@@ -64,7 +64,8 @@ Tensor MultiheadAttention::forward(const Tensor& query_in, const Tensor& key_in,
   Tensor q, k, v;
   if (self_attention) {
     Tensor qkv = reshape(linear(query, in_proj_weight, in_proj_bias, Activation::None), {B, T, 3, H, D});
-    q = transpose(select(qkv, 2, 0), 1, 2), k = transpose(select(qkv, 2, 1), 1, 2), v = transpose(select(qkv, 2, 2), 1, 2);
+    std::vector<Tensor> parts = unbind(qkv, 2);   // one backward node for q, k and v
+    q = transpose(parts[0], 1, 2), k = transpose(parts[1], 1, 2), v = transpose(parts[2], 1, 2);
   } else {
     std::vector<Tensor> w = chunk(in_proj_weight, 3, 0), b(3);
     if (in_proj_bias.defined()) b = chunk(in_proj_bias, 3, 0);

@@ -18,6 +18,8 @@ namespace {
 using gemm_operands::as_row_matrix;
 using gemm_operands::RowMatrix;
 
+constexpr int64_t kElementGrain = 16384;   // elements per thread for the activation passes
+
 kernels::GemmActivation gemm_activation(Activation act) {
   switch (act) {
     case Activation::Relu: return kernels::GemmActivation::Relu;
@@ -30,22 +32,25 @@ kernels::GemmActivation gemm_activation(Activation act) {
 // y[i] = act(pre[i]) over n contiguous elements (GELU only; used when the pre-activation must be kept).
 void activation_forward(const float* pre, float* y, int64_t n, Activation act) {
   const kernels::Table& t = kernels::table();
-  (act == Activation::Gelu ? t.gelu : t.gelu_tanh)(pre, y, n);
+  auto f = act == Activation::Gelu ? t.gelu : t.gelu_tanh;
+  parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { f(pre + b, y + b, e - b); });
 }
 void activation_forward(const double* pre, double* y, int64_t n, Activation act) {
   for (int64_t i = 0; i < n; ++i) y[i] = kernels::activate_scalar(pre[i], gemm_activation(act));
 }
 
-// g[i] *= act'(saved[i]) in place; saved is y for ReLU, the pre-activation for GELU.
-void activation_backward(const float* saved, float* g, int64_t n, Activation act) {
+// out[i] = g[i] * act'(saved[i]) (out may be g); saved is y for ReLU, the pre-activation for GELU.
+void activation_backward(const float* saved, const float* g, float* out, int64_t n, Activation act) {
   const kernels::Table& t = kernels::table();
   if (act == Activation::Relu) {
-    for (int64_t i = 0; i < n; ++i) g[i] = saved[i] > 0.0f ? g[i] : 0.0f;
+    for (int64_t i = 0; i < n; ++i) out[i] = saved[i] > 0.0f ? g[i] : 0.0f;
   } else {
-    (act == Activation::Gelu ? t.gelu_backward : t.gelu_tanh_backward)(saved, g, g, n);
+    auto f = act == Activation::Gelu ? t.gelu_backward : t.gelu_tanh_backward;
+    parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { f(saved + b, g + b, out + b, e - b); });
   }
 }
-void activation_backward(const double* saved, double* g, int64_t n, Activation act) {
+void activation_backward(const double* saved, const double* g_in, double* g, int64_t n, Activation act) {
+  if (g != g_in) std::copy(g_in, g_in + n, g);
   for (int64_t i = 0; i < n; ++i) {
     const double x = saved[i];
     double d;
@@ -117,11 +122,15 @@ void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& saved,
     g_act = empty({rows, out_features}, x.dtype());
     T* gp = g_act.data<T>();
     const T* s = saved.data<T>();   // (rows, out) contiguous: y or the pre-activation
-    for (int64_t r = 0; r < rows; ++r) {
-      T* dst = gp + r * out_features;
-      const T* src = g + r * rsG;
-      for (int64_t j = 0; j < out_features; ++j) dst[j] = src[j * csG];
-      activation_backward(s + r * out_features, dst, out_features, act);
+    if (csG == 1 && rsG == out_features) {
+      activation_backward(s, g, gp, rows * out_features, act);
+    } else {
+      for (int64_t r = 0; r < rows; ++r) {
+        T* dst = gp + r * out_features;
+        const T* src = g + r * rsG;
+        for (int64_t j = 0; j < out_features; ++j) dst[j] = src[j * csG];
+        activation_backward(s + r * out_features, dst, dst, out_features, act);
+      }
     }
     g = gp;
     rsG = out_features;

@@ -7,6 +7,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <algorithm>
 #include <chrono>
 #include <vector>
 
@@ -218,31 +219,40 @@ void pack_b_col_major_32(const float* b, int64_t csB, int64_t kc, int64_t nc, in
   }
 }
 
-// Column-major A block (a transposed view) into 12-row slivers: each k step is 12 contiguous floats.
+// Column-major A block (a transposed view) into 12-row slivers. k outer: each source column (mc contiguous
+// floats) is read once, front to back, and dealt out 12 floats to each sliver.
 void pack_a_col_major_12(const float* a, int64_t csA, int64_t mc, int64_t kc, float* packed) {
-  for (int64_t i0 = 0; i0 < mc; i0 += kMR) {
-    const int m = static_cast<int>(mc - i0 < kMR ? mc - i0 : kMR);
-    const __mmask16 mask = static_cast<__mmask16>((1u << m) - 1u);
-    const float* src = a + i0;
-    float* dst = packed + i0 * kc;
-    for (int64_t p = 0; p < kc; ++p)
-      _mm512_mask_storeu_ps(dst + p * kMR, 0x0FFF, _mm512_maskz_loadu_ps(mask, src + p * csA));
+  const int64_t full = mc / kMR;
+  const int rest = static_cast<int>(mc - full * kMR);
+  const __mmask16 rest_mask = static_cast<__mmask16>((1u << rest) - 1u);
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* src = a + p * csA;
+    float* dst = packed + p * kMR;
+    for (int64_t s = 0; s < full; ++s)
+      _mm512_mask_storeu_ps(dst + s * kMR * kc, 0x0FFF, _mm512_maskz_loadu_ps(0x0FFF, src + s * kMR));
+    if (rest) _mm512_mask_storeu_ps(dst + full * kMR * kc, 0x0FFF, _mm512_maskz_loadu_ps(rest_mask, src + full * kMR));
   }
 }
 
-// Row-major B panel into 32-column slivers: each k step is two (masked at the edge) vector copies.
+// Row-major B panel into 32-column slivers. k outer: each source row is read once, front to back, and dealt
+// out 32 floats (two vectors, masked at the edge) to each sliver.
 void pack_b_row_major_32(const float* b, int64_t rsB, int64_t kc, int64_t nc, int64_t s_begin, int64_t s_end,
                          float* packed) {
-  for (int64_t s = s_begin; s < s_end; ++s) {
-    const int64_t j0 = s * kNR;
-    const int64_t n = nc - j0 < kNR ? nc - j0 : kNR;
-    const __mmask16 m0 = static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
-    const __mmask16 m1 = static_cast<__mmask16>(n >= 32 ? 0xFFFFu : n <= 16 ? 0u : (1u << (n - 16)) - 1u);
-    const float* src = b + j0;
-    float* dst = packed + s * kc * kNR;
-    for (int64_t p = 0; p < kc; ++p) {
-      _mm512_store_ps(dst + p * kNR, _mm512_maskz_loadu_ps(m0, src + p * rsB));
-      _mm512_store_ps(dst + p * kNR + 16, _mm512_maskz_loadu_ps(m1, src + p * rsB + 16));
+  const int64_t full_end = std::min<int64_t>(s_end, nc / kNR);
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* src = b + p * rsB;
+    float* dst = packed + p * kNR;
+    int64_t s = s_begin;
+    for (; s < full_end; ++s) {
+      _mm512_store_ps(dst + s * kc * kNR, _mm512_loadu_ps(src + s * kNR));
+      _mm512_store_ps(dst + s * kc * kNR + 16, _mm512_loadu_ps(src + s * kNR + 16));
+    }
+    for (; s < s_end; ++s) {
+      const int64_t n = nc - s * kNR < kNR ? nc - s * kNR : kNR;
+      const __mmask16 m0 = static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
+      const __mmask16 m1 = static_cast<__mmask16>(n >= 32 ? 0xFFFFu : n <= 16 ? 0u : (1u << (n - 16)) - 1u);
+      _mm512_store_ps(dst + s * kc * kNR, _mm512_maskz_loadu_ps(m0, src + s * kNR));
+      _mm512_store_ps(dst + s * kc * kNR + 16, _mm512_maskz_loadu_ps(m1, src + s * kNR + 16));
     }
   }
 }

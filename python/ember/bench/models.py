@@ -42,7 +42,7 @@ def char_gpt(lib, vocab, block_size, d_model, layers, heads):
         def forward(self, x):
             B, T, C = x.shape
             qkv = self.qkv(x).reshape(B, T, 3, heads, C // heads)
-            q, k, v = (qkv.select(2, i).transpose(1, 2) for i in range(3))     # (B, H, T, D) views
+            q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))     # (B, H, T, D) views
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
             return self.proj(y.transpose(1, 2).reshape(B, T, C))
 

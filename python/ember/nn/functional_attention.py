@@ -120,7 +120,7 @@ def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, i
     self_attention = query is key and key is value
     if self_attention:
         qkv = _C.linear(query, in_proj_weight, in_proj_bias, "none").reshape(B, T, 3, H, D)
-        q, k, v = (qkv.select(2, i).transpose(1, 2) for i in range(3))          # (B, H, T, D) views
+        q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))          # (B, H, T, D) views
     else:
         w = in_proj_weight.chunk(3, 0)
         b = in_proj_bias.chunk(3, 0) if in_proj_bias is not None else (None, None, None)
