@@ -70,7 +70,8 @@ void activation_backward(const double* saved, const double* g_in, double* g, int
 // over blocks of 256 rows, then in double, in row order (the same for any thread count).
 template <typename T>
 void column_sums(const T* g, int64_t rows, int64_t cols, int64_t rs, int64_t cs, T* out) {
-  parallel_for(cols, std::max<int64_t>(16, 32768 / std::max<int64_t>(rows, 1)), [&](int64_t c0, int64_t c1) {
+  // Strips of >= 256 columns: each row is read as one contiguous run (narrow strips walk memory by stride).
+  parallel_for(cols, std::max<int64_t>(256, 32768 / std::max<int64_t>(rows, 1)), [&](int64_t c0, int64_t c1) {
     std::vector<double> total(c1 - c0, 0.0);
     std::vector<T> block(c1 - c0);
     for (int64_t r0 = 0; r0 < rows; r0 += 256) {
