@@ -1,4 +1,4 @@
-// Aligned allocation for tensor storage. Large blocks (>= 1 MiB) are kept in a small cache when freed, so
+// Aligned allocation for tensor storage. Large blocks (>= 64 KiB) are kept in a small cache when freed, so
 // that the next op of the same size reuses pages that are already mapped instead of faulting in fresh ones.
 #include "ember/storage.h"
 
@@ -10,7 +10,7 @@
 namespace ember {
 namespace {
 
-constexpr size_t kCachedMin = size_t(1) << 20;      // blocks below this go straight back to malloc
+constexpr size_t kCachedMin = size_t(64) << 10;     // blocks below this go straight back to malloc
 constexpr size_t kCacheLimit = size_t(1) << 30;     // at most this many bytes kept for reuse
 
 struct LargeBlockCache {

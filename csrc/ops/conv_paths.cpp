@@ -77,7 +77,7 @@ void ref_forward(const ConvRun& run, const T* x, const T* w, const T* bias, T* y
   kernels::conv2d_ref_forward(x, w, bias, y, run.geo);
   if (run.relu) {
     const int64_t n = run.geo.N * run.geo.C_out * run.geo.OH * run.geo.OW;
-    for (int64_t i = 0; i < n; ++i) y[i] = y[i] > T(0) ? y[i] : T(0);
+    for (int64_t i = 0; i < n; ++i) y[i] = y[i] > T(0) || y[i] != y[i] ? y[i] : T(0);   // NaN stays NaN
   }
 }
 

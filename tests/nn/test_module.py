@@ -329,3 +329,45 @@ def test_load_state_dict_accepts_torch_tensors_directly():
     t_layer, e_layer = tnn.Linear(3, 2), nn.Linear(3, 2)
     e_layer.load_state_dict(t_layer.state_dict())
     assert_close(e_layer.weight, t_layer.weight)
+
+
+def _lenet_like():
+    nn = ember.nn
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(64, 10), nn.ReLU(), nn.Linear(10, 3))
+
+
+def test_sequential_fuses_relu_into_conv_and_linear_with_identical_results():
+    """Sequential runs Conv2d + ReLU and Linear + ReLU as one op each; outputs and every gradient equal the
+    module-by-module run bitwise, NaN propagates as in torch.relu, and a hook on either module turns fusion off."""
+    ember.manual_seed(0)
+    model = _lenet_like()
+    x = ember.randn(5, 1, 8, 8)
+    x_np = x.numpy().copy()
+    x_np[0, 0, 2, 3] = np.nan
+
+    def run(fused):
+        for p in model.parameters():
+            p.grad = None
+        inp = ember.tensor(x_np, requires_grad=True)
+        out = model(inp) if fused else _unfused(model, inp)
+        ember.where(ember.tensor(np.isnan(out.detach().numpy())), ember.zeros_like(out), out).sum().backward()
+        return [out.detach().numpy()] + [p.grad.numpy() for p in model.parameters()] + [inp.grad.numpy()]
+
+    def _unfused(seq, inp):
+        for module in seq:
+            inp = module(inp)
+        return inp
+
+    fused, plain = run(True), run(False)
+    assert np.isnan(fused[0][0]).all() and not np.isnan(fused[0][1:]).any()
+    for a, b in zip(fused, plain):
+        np.testing.assert_array_equal(a, b)
+    negatives = []
+    model[0].register_forward_hook(lambda m, i, o: negatives.append(bool((o.detach().numpy() < 0).any())))
+    model(x)
+    assert negatives == [True]   # the hooked conv ran alone: its output is not rectified
+    seen = []
+    model[5].register_forward_hook(lambda m, i, o: seen.append(i[0].shape))
+    model(x)
+    assert seen == [(5, 10)]   # the ReLU after the Linear ran as a module and saw its input

@@ -210,7 +210,7 @@ void run(const Problem& p, const SgemmConfig& cfg, int max_threads) {
 
 float activate_scalar(float v, GemmActivation act) {
   switch (act) {
-    case GemmActivation::Relu: return v > 0.0f ? v : 0.0f;
+    case GemmActivation::Relu: return v > 0.0f || v != v ? v : 0.0f;
     case GemmActivation::Gelu: return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
     case GemmActivation::GeluTanh: return 0.5f * v * (1.0f + std::tanh(0.79788456080286536f * (v + 0.044715f * v * v * v)));
     default: return v;
@@ -219,7 +219,7 @@ float activate_scalar(float v, GemmActivation act) {
 
 double activate_scalar(double v, GemmActivation act) {
   switch (act) {
-    case GemmActivation::Relu: return v > 0.0 ? v : 0.0;
+    case GemmActivation::Relu: return v > 0.0 || v != v ? v : 0.0;
     case GemmActivation::Gelu: return 0.5 * v * (1.0 + std::erf(v * 0.70710678118654752));
     case GemmActivation::GeluTanh: return 0.5 * v * (1.0 + std::tanh(0.79788456080286536 * (v + 0.044715 * v * v * v)));
     default: return v;

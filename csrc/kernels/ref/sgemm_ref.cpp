@@ -16,7 +16,7 @@ constexpr int kMR = 4, kNR = 8;
 
 float activate(float v, GemmActivation act) {
   switch (act) {
-    case GemmActivation::Relu: return v > 0.0f ? v : 0.0f;
+    case GemmActivation::Relu: return v > 0.0f || v != v ? v : 0.0f;
     case GemmActivation::Gelu: return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
     case GemmActivation::GeluTanh: {
       float u = 0.79788456080286536f * (v + 0.044715f * v * v * v);

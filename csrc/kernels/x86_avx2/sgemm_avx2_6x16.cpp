@@ -48,7 +48,7 @@ inline __m256 gelu_tanh_ps(__m256 x) {
 
 inline __m256 activate(__m256 v, GemmActivation act) {
   switch (act) {
-    case GemmActivation::Relu: return _mm256_max_ps(v, _mm256_setzero_ps());
+    case GemmActivation::Relu: return _mm256_max_ps(_mm256_setzero_ps(), v);   // NaN stays NaN, as torch.relu
     case GemmActivation::Gelu: return gelu_erf_ps(v);
     case GemmActivation::GeluTanh: return gelu_tanh_ps(v);
     default: return v;

@@ -51,7 +51,7 @@ inline __m512 gelu_tanh_ps(__m512 x) {
 
 inline __m512 activate(__m512 v, GemmActivation act) {
   switch (act) {
-    case GemmActivation::Relu: return _mm512_max_ps(v, _mm512_setzero_ps());
+    case GemmActivation::Relu: return _mm512_max_ps(_mm512_setzero_ps(), v);   // NaN stays NaN, as torch.relu
     case GemmActivation::Gelu: return gelu_erf_ps(v);
     case GemmActivation::GeluTanh: return gelu_tanh_ps(v);
     default: return v;

@@ -6,6 +6,7 @@ import math
 from .. import _C
 from . import _init_helpers as init
 from . import functional_conv as F
+from .modules.container import RELU_FUSABLE
 from .modules.module import Module
 from .parameter import Parameter
 
@@ -115,3 +116,11 @@ class Conv2d(_ConvNd):
     def forward(self, input):
         self._check_channels(input)
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def _forward_relu(self, input):
+        self._check_channels(input)
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
+                        activation="relu")
+
+
+RELU_FUSABLE.add(Conv2d)

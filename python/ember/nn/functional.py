@@ -35,6 +35,15 @@ def linear(input, weight, bias=None):
     return _C.linear(input, weight, bias, "none")
 
 
+def _linear_relu(input, weight, bias=None):
+    """relu(linear(input, weight, bias)) with the ReLU in the GEMM's epilogue (nn.Sequential's Linear + ReLU)."""
+    _check_tensor(input, "linear")
+    _check_tensor(weight, "linear", "weight")
+    if bias is not None:
+        _check_tensor(bias, "linear", "bias")
+    return _C.linear(input, weight, bias, "relu")
+
+
 # ---- activations
 
 def relu(input, inplace=False):

@@ -2,7 +2,17 @@
 import operator
 from collections import OrderedDict
 
+from .activation import ReLU
 from .module import Module, _indent
+
+# Layer classes (exact types) whose `_forward_relu(input)` is forward() followed by ReLU with the ReLU fused
+# into their epilogue; Conv2d and Linear add themselves. Sequential uses it for a layer directly followed by
+# nn.ReLU when neither has hooks: the result is the same, one pass and one saved tensor fewer.
+RELU_FUSABLE = set()
+
+
+def _hooked(module):
+    return bool(module._forward_pre_hooks or module._forward_hooks or module._backward_hooks)
 
 
 def _normalize_index(idx, length, kind):
@@ -25,8 +35,17 @@ class Sequential(Module):
                 self.add_module(str(index), module)
 
     def forward(self, input):
-        for module in self._modules.values():
-            input = module(input)
+        modules = tuple(self._modules.values())
+        i, n = 0, len(modules)
+        while i < n:
+            module = modules[i]
+            if (i + 1 < n and type(module) in RELU_FUSABLE and type(modules[i + 1]) is ReLU
+                    and not _hooked(module) and not _hooked(modules[i + 1])):
+                input = module._forward_relu(input)
+                i += 2
+            else:
+                input = module(input)
+                i += 1
         return input
 
     def __getitem__(self, idx):
