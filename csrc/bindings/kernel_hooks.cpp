@@ -176,9 +176,23 @@ py::tuple kernel_layer_norm(const std::string& level, const FloatArray& x, const
   return py::make_tuple(y, mean, rstd, gx, gw, gb);
 }
 
+// 2x2 stride-2 max pool of one (H, W) plane with one level's kernel: (y, indices), floor mode.
+py::tuple kernel_max_pool_2x2(const std::string& level, const FloatArray& x) {
+  const char* op = "_kernel_max_pool_2x2";
+  const kernels::Table& t = level_table(level, op);
+  EMBER_CHECK(x.ndim() == 2 && x.shape(0) >= 2 && x.shape(1) >= 2, ValueError, op, ": expected a 2-d plane >= 2x2");
+  const int64_t OH = x.shape(0) / 2, OW = x.shape(1) / 2;
+  FloatArray y({static_cast<py::ssize_t>(OH), static_cast<py::ssize_t>(OW)});
+  py::array_t<int64_t> idx({static_cast<py::ssize_t>(OH), static_cast<py::ssize_t>(OW)});
+  t.max_pool_2x2(x.data(), y.mutable_data(), idx.mutable_data(), x.shape(1), OH, OW);
+  return py::make_tuple(y, idx);
+}
+
 }  // namespace
 
 void bind_kernel_hooks(py::module_& m) {
+  m.def("_kernel_max_pool_2x2", &kernel_max_pool_2x2, py::arg("level"), py::arg("x"),
+        "2x2 stride-2 max pool of one plane with one SIMD level's kernel (test hook).");
   m.def("_kernel_layer_norm", &kernel_layer_norm, py::arg("level"), py::arg("x"), py::arg("weight"),
         py::arg("bias"), py::arg("gy"), py::arg("eps") = 1e-5,
         "Layer norm forward and backward of each row with one SIMD level's kernels (test hook).");

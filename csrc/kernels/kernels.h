@@ -21,6 +21,9 @@ using RowsF32 = void (*)(const float* x, float* y, int64_t rows, int64_t cols);
 using RowsBackwardF32 = void (*)(const float* y, const float* gy, float* gx, int64_t rows, int64_t cols);
 // Layer norm of (rows, cols) rows; see x86_common/rows.h. The backward adds into float partials (cols) for the
 // weight and bias gradients (null: not wanted) and writes gx (null: not wanted).
+// 2x2 stride-2 max pool of one (2 OH.., 2 OW..) plane with row length W: y (OH, OW), indices (OH, OW) flat
+// ih * W + iw (or null); see kernels/conv/pool.h.
+using MaxPool2x2F32 = void (*)(const float* x, float* y, int64_t* indices, int64_t W, int64_t OH, int64_t OW);
 using LayerNormRowsF32 = void (*)(const float* x, const float* weight, const float* bias, float* y, float* mean,
                                   float* rstd, int64_t rows, int64_t cols, double eps);
 using LayerNormBackwardRowsF32 = void (*)(const float* x, const float* gy, const float* mean, const float* rstd,
@@ -39,6 +42,7 @@ struct Table {
   RowsBackwardF32 softmax_backward_rows, log_softmax_backward_rows;   // saved = y
   LayerNormRowsF32 layer_norm_rows;
   LayerNormBackwardRowsF32 layer_norm_backward_rows;
+  MaxPool2x2F32 max_pool_2x2;
   // GEMM (kernels/gemm/): the sgemm micro-kernel with its tile and blocking; an FMA throughput probe.
   SgemmConfig sgemm;
   double (*fma_peak_gflops)(int threads);   // measured FMA throughput of this ISA level, GFLOP/s

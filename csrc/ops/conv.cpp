@@ -1,11 +1,14 @@
 // conv1d / conv2d: argument checks (errors name the op, the shapes and the bad value), the choice of path by
 // shape (pointwise GEMM for 1x1, direct for other stride-1 float32, im2col + GEMM otherwise), the fused bias +
 // ReLU epilogue, and the autograd node. The forward saves x, weight and (with ReLU) the output for its mask.
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "ember/node.h"
+#include "ember/threads.h"
 #include "ember/conv.h"
+#include "kernels/kernels.h"
 #include "ops/conv_paths.h"
 #include "ops/gemm_operands.h"
 
@@ -127,27 +130,39 @@ ConvRun make_run(const ConvGeometry& g, DType dtype, const ConvOptions& o, const
   return run;
 }
 
-// g[i] = 0 where the ReLU output was not positive (in place on a private contiguous copy).
-template <typename T>
-void relu_mask(T* g, const T* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) g[i] = y[i] > T(0) ? g[i] : T(0);
+constexpr int64_t kElementGrain = 16384;   // elements per thread for the elementwise passes
+
+// out[i] = g[i] where the ReLU output y[i] is positive, else 0 (the fused ReLU's backward), on the pool.
+void relu_mask(const float* g, const float* y, float* out, int64_t n) {
+  const auto f = kernels::table().relu_backward;   // gx = gy * (saved > 0); y > 0 exactly where x > 0
+  parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { f(y + b, g + b, out + b, e - b); });
+}
+void relu_mask(const double* g, const double* y, double* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = y[i] > 0.0 ? g[i] : 0.0;
 }
 
+// Sum of one plane: the SIMD accurate sum for float, a double loop for double.
+double plane_sum(const float* p, int64_t n) { return kernels::table().sum(p, n); }
+double plane_sum(const double* p, int64_t n) {
+  double s = 0.0;
+  for (int64_t i = 0; i < n; ++i) s += p[i];
+  return s;
+}
+
+// db[c] = sum of g over (N, plane) for channel c; channels split across threads, each sum in a fixed order.
 template <typename T>
 Tensor bias_grad(const T* g, const ConvGeometry& geo, DType dtype) {
   Tensor db = empty({geo.C_out}, dtype);
   T* out = db.data<T>();
   const int64_t plane = geo.out_plane();
-  for (int64_t c = 0; c < geo.C_out; ++c) {
-    double s = 0.0;
-    for (int64_t n = 0; n < geo.N; ++n) {
-      const T* p = g + (n * geo.C_out + c) * plane;
-      T part = 0;
-      for (int64_t i = 0; i < plane; ++i) part += p[i];
-      s += part;
+  parallel_for(geo.C_out, std::max<int64_t>(1, kElementGrain / std::max<int64_t>(geo.N * plane, 1)),
+               [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      double s = 0.0;
+      for (int64_t n = 0; n < geo.N; ++n) s += plane_sum(g + (n * geo.C_out + c) * plane, plane);
+      out[c] = static_cast<T>(s);
     }
-    out[c] = static_cast<T>(s);
-  }
+  });
   return db;
 }
 
@@ -160,11 +175,15 @@ struct ConvolutionBackward : autograd::Node {
     const bool need_x = next_edges[0].fn != nullptr, need_w = next_edges[1].fn != nullptr,
                need_b = next_edges.size() > 2 && next_edges[2].fn != nullptr;
     Tensor g = grads[0];
-    if (run.relu || !g.is_contiguous()) g = gemm_operands::contiguous_copy(g);
+    if (!g.is_contiguous()) g = gemm_operands::contiguous_copy(g);
     Tensor dx, dw, db;
     dispatch_floating(xv.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      if (run.relu) relu_mask(g.data<T>(), dense(output.get()).data<T>(), g.numel());
+      if (run.relu) {
+        Tensor masked = empty(g.shape(), g.dtype());
+        relu_mask(g.data<T>(), dense(output.get()).data<T>(), masked.data<T>(), g.numel());
+        g = masked;
+      }
       if (need_x) dx = empty(xv.shape(), xv.dtype());
       if (need_w) dw = empty(wv.shape(), wv.dtype());
       if (need_x || need_w)

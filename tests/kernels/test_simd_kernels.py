@@ -404,3 +404,18 @@ def test_layer_norm_rows(level):
         if level != "ref":
             for name, g, r in zip(names, got, _C._kernel_layer_norm("ref", x, w, b, gy, 1e-5)):
                 assert np.abs(g - r).max(initial=0.0) <= 2e-5 * (np.abs(r).max(initial=0.0) + 1.0), f"{name} vs ref"
+
+
+@pytest.mark.parametrize("level", SIMD_LEVELS)
+def test_max_pool_2x2_plane(level):
+    """Values and first-maximum indices equal the ref kernel exactly: odd widths (every tail of 16 outputs), ties,
+    signed zeros and NaN (a NaN wins, the first NaN's index)."""
+    rng = np.random.default_rng(12)
+    for H, W in [(2, 2), (3, 5), (4, 31), (6, 32), (5, 33), (28, 28), (10, 10), (7, 67), (2, 97)]:
+        x = rng.integers(-3, 4, size=(H, W)).astype(np.float32)   # many ties
+        x[rng.random((H, W)) < 0.05] = np.nan
+        x[rng.random((H, W)) < 0.05] = -0.0
+        y, idx = _C._kernel_max_pool_2x2(level, x)
+        y_ref, idx_ref = _C._kernel_max_pool_2x2("ref", x)
+        np.testing.assert_array_equal(idx, idx_ref, err_msg=f"{level} {H}x{W}")
+        np.testing.assert_array_equal(y.view(np.uint32), y_ref.view(np.uint32), err_msg=f"{level} {H}x{W}")

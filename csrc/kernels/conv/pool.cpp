@@ -7,8 +7,10 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "ember/threads.h"
+#include "kernels/kernels.h"
 
 namespace ember {
 namespace kernels {
@@ -104,6 +106,10 @@ inline int64_t adaptive_end(int64_t o, int64_t in, int64_t out) { return ((o + 1
 
 }  // namespace
 
+void max_pool_2x2_plane(const float* x, float* y, int64_t* indices, int64_t W, int64_t OH, int64_t OW) {
+  max_pool_2x2(x, y, indices, W, OH, OW);
+}
+
 template <typename T>
 void max_pool2d_forward(const T* x, T* y, int64_t* indices, const PoolGeometry& g) {
   const bool two_by_two = g.KH == 2 && g.KW == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 &&
@@ -112,7 +118,10 @@ void max_pool2d_forward(const T* x, T* y, int64_t* indices, const PoolGeometry& 
   parallel_for(g.planes, plane_grain(in_plane), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       int64_t* idx = indices ? indices + p * out_plane : nullptr;
-      if (two_by_two)
+      if (two_by_two && std::is_same_v<T, float>)
+        table().max_pool_2x2(reinterpret_cast<const float*>(x) + p * in_plane,
+                             reinterpret_cast<float*>(y) + p * out_plane, idx, g.W, g.OH, g.OW);
+      else if (two_by_two)
         max_pool_2x2(x + p * in_plane, y + p * out_plane, idx, g.W, g.OH, g.OW);
       else
         max_pool_plane(x + p * in_plane, y + p * out_plane, idx, g);

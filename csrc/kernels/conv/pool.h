@@ -12,6 +12,8 @@ struct PoolGeometry {
   int64_t KH = 1, KW = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1;
 };
 
+// The reference 2x2 stride-2 max pool of one plane (the float table entry max_pool_2x2 of the ref level).
+void max_pool_2x2_plane(const float* x, float* y, int64_t* indices, int64_t W, int64_t OH, int64_t OW);
 // y = the max of each window (NaN wins, the first maximum's index is kept); indices (planes, OH, OW) or null.
 template <typename T> void max_pool2d_forward(const T* x, T* y, int64_t* indices, const PoolGeometry& g);
 // dx (planes, in_plane) = 0, then dx[p][indices[p][o]] += dy[p][o]; dy and indices are (planes, out_plane).

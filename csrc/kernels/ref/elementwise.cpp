@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "kernels/kernels.h"
+#include "kernels/conv/pool.h"
 #include "kernels/nn.h"
 
 namespace ember {
@@ -144,6 +145,7 @@ void fill(Table& t) {
   t.softmax_rows = softmax_rows; t.log_softmax_rows = log_softmax_rows;
   t.softmax_backward_rows = softmax_backward_rows; t.log_softmax_backward_rows = log_softmax_backward_rows;
   t.layer_norm_rows = ref::layer_norm_rows; t.layer_norm_backward_rows = ref::layer_norm_backward_rows;
+  t.max_pool_2x2 = max_pool_2x2_plane;
 }
 
 }  // namespace ref

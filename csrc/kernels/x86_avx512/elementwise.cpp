@@ -9,10 +9,12 @@ namespace kernels {
 namespace avx512 {
 
 void fill_rows(Table& t);   // rows.cpp
+void fill_pool(Table& t);   // pool.cpp
 
 void fill(Table& t) {
   fill_elementwise<Avx512>(t);
   fill_rows(t);
+  fill_pool(t);
 }
 
 }  // namespace avx512
