@@ -1,5 +1,5 @@
 """Convolution workloads of `ember bench`: LeNet's two layers, a 3x3 ResNet layer, a 1x1 layer and a depthwise
-3x3, forward and forward+backward (gradients of weight, bias and, except for a first layer, the input), through
+3x3, and LeNet's two 2x2 max pools, forward and forward+backward (gradients of weight, bias and, except for a first layer, the input), through
 the public functional API of each library. Validated against PyTorch, or without it against a float64 NumPy
 convolution (forward) and finite gradients (backward)."""
 import numpy as np
@@ -15,6 +15,8 @@ SHAPES = [
     ("dw3x3", 32, 64, 64, 32, 32, 3, 1, 64, True, False),
 ]
 TOLERANCE = 1e-4
+# LeNet's 2x2 stride-2 max pools: (name, N, C, H, W)
+POOLS = [("lenet1", 64, 6, 28, 28), ("lenet2", 64, 16, 10, 10)]
 
 
 def conv_flops(n, c_in, c_out, h, w, k, padding, groups):
@@ -74,6 +76,38 @@ def _prepare(shape, backward, seed):
     return prepare
 
 
+def numpy_max_pool_2x2(x):
+    n, c, h, w = x.shape
+    return x[:, :, :h // 2 * 2, :w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+
+
+def _prepare_pool(shape, backward, seed):
+    _, n, c, h, w = shape
+
+    def prepare(torch):
+        import ember
+        rng = np.random.default_rng(100 + seed)
+        x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+        g = rng.standard_normal((n, c, h // 2, w // 2)).astype(np.float32)
+        libs = {"ember": ember} if torch is None else {"ember": ember, "torch": torch}
+        runners = {}
+        for who, lib in libs.items():
+            tx, tg = lib.from_numpy(x.copy()), lib.from_numpy(g.copy())
+            tx.requires_grad_(backward)
+            pool = lib.nn.functional.max_pool2d
+
+            def run(pool=pool, lib=lib, tx=tx, tg=tg):
+                y = pool(tx, 2)
+                return (y,) + tuple(lib.autograd.grad([y], [tx], [tg])) if backward else (y,)
+            runners[who] = run
+        got = [to_numpy(t) for t in runners["ember"]()]
+        if torch is not None:
+            want = [to_numpy(t) for t in runners["torch"]()]
+            return Prepared(runners, check_close(zip(got, want), TOLERANCE, "torch"))
+        return Prepared(runners, check_close([(got[0], numpy_max_pool_2x2(x))], TOLERANCE, "numpy max pool"))
+    return prepare
+
+
 def workloads():
     out = []
     for seed, shape in enumerate(SHAPES):
@@ -86,4 +120,12 @@ def workloads():
         # backward: dW and (if needed) dX cost one forward each
         out.append(Workload(f"conv_{name}_fwdbwd", "conv", dict(params, mode="fwd+bwd", input_grad=input_grad),
                             flops * (3 if input_grad else 2), _prepare(shape, True, seed), quick=quick))
+    for seed, shape in enumerate(POOLS):
+        name, n, c, h, w = shape
+        params = {"N": n, "C": c, "H": h, "W": w, "kernel": 2, "stride": 2}
+        compares = 3.0 * n * c * (h // 2) * (w // 2)   # 3 comparisons a window (reported as "FLOP")
+        out.append(Workload(f"pool_{name}_fwd", "conv", dict(params, mode="fwd"), compares,
+                            _prepare_pool(shape, False, seed), quick=seed == 0))
+        out.append(Workload(f"pool_{name}_fwdbwd", "conv", dict(params, mode="fwd+bwd"), compares,
+                            _prepare_pool(shape, True, seed), quick=seed == 0))
     return out
