@@ -165,6 +165,18 @@ def test_direct_kernels_hit_every_channel_block_and_tail():
                 assert_close(run_ember(x, w, b, grad, padding=1, path="direct", isa=isa), want, 1e-4)
 
 
+def test_direct_forward_chunks_input_channels():
+    """Many input channels (a 5x5 kernel over 70 channels takes several L1-sized chunks): the same as the reference,
+    forward and backward, on every level."""
+    rng = np.random.default_rng(4)
+    x, w, b = random_case(rng, 2, 70, 9, (11, 12), (5, 5), 1, True)
+    ref_y = _C.conv2d(ember.from_numpy(x), ember.from_numpy(w), ember.from_numpy(b), padding=2, path="ref")
+    grad = rng.standard_normal(tuple(ref_y.shape)).astype(np.float32)
+    want = run_ember(x, w, b, grad, padding=2, path="ref")
+    for isa in ISAS:
+        assert_close(run_ember(x, w, b, grad, padding=2, path="direct", isa=isa), want, 1e-4)
+
+
 def test_auto_path_choice():
     def path(x_shape, w_shape, **kw):
         return _C._conv2d_path(ember.zeros(x_shape), ember.zeros(w_shape), **kw)
