@@ -69,7 +69,9 @@ inline void pack_transposed(const SgemmConfig& cfg, const float* x, int64_t x_rs
 // start at packed + s * rows * NR + r0 * NR.
 inline void pack_direct(const SgemmConfig& cfg, const float* x, int64_t x_rs, int64_t rows, int64_t cols,
                         float* packed) {
-  pack_b_slivers(x, x_rs, 1, rows, cols, cfg.nr, 0, ceil_div(cols, cfg.nr), packed);
+  const int64_t slivers = ceil_div(cols, cfg.nr);
+  if (cfg.pack_b_row_major) cfg.pack_b_row_major(x, x_rs, rows, cols, 0, slivers, packed);
+  else pack_b_slivers(x, x_rs, 1, rows, cols, cfg.nr, 0, slivers, packed);
 }
 
 // The part of a product that rows [r0, r0 + m) need: depth [k_begin, k_end) and columns [0, n_end).
