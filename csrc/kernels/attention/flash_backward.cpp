@@ -157,7 +157,7 @@ void flash_attention_backward(const Table& table, const AttentionProblem<float>&
   const int64_t BH = pr.batch_heads, T = pr.T, S = pr.S;
   if (BH == 0) return;
   const SgemmConfig& cfg = table.sgemm;
-  const BackwardPlan plan{table, pr, flash::query_block(cfg), flash::backward_key_block(cfg), cfg.nr,
+  const BackwardPlan plan{table, pr, flash::backward_query_block(cfg), flash::backward_key_block(cfg), cfg.nr,
                           flash::transposed_pack_size(cfg, S, pr.D), flash::transposed_pack_size(cfg, S, pr.Dv),
                           flash::direct_pack_size(cfg, S, pr.D), flash::direct_pack_size(cfg, T, pr.D),
                           flash::direct_pack_size(cfg, T, pr.Dv)};
