@@ -195,7 +195,15 @@ def _python_layer_lines():
     loss = nn.CrossEntropyLoss()(outputs, ember.tensor([0, 2, 1, 1, 0])) + nn.MSELoss()(outputs, ember.zeros(5, 3))
     loss.backward()
     lines += _module_lines("mlp", model) + [_line("mlp", "out", outputs), _line("mlp", "loss", loss)]
-    return lines + _module_lines("mlp", model, True)
+    lines += _module_lines("mlp", model, True)
+
+    ember.manual_seed(8)
+    fused = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(48, 5), nn.ReLU(),
+                          nn.Linear(5, 2))
+    fused_out = fused(ember.rand(2, 2, 4, 4) - 0.5)
+    fused_out.sum().backward()
+    lines += _module_lines("fused", fused) + [_line("fused", "out", fused_out)]
+    return lines + _module_lines("fused", fused, True)
 
 
 def _python_optimizer_lines():

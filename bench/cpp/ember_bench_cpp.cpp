@@ -117,10 +117,8 @@ Step mlp_adam_step() {
   return [m, adam]() {
     zero_grad(m->params);
     Tensor h = m->x;
-    for (size_t i = 0; i < m->layers.size(); ++i) {
-      h = m->layers[i](h);
-      if (i + 1 < m->layers.size()) h = ember::relu(h);
-    }
+    for (size_t i = 0; i < m->layers.size(); ++i)   // ReLU fused into the hidden layers' GEMM, as nn.Sequential
+      h = m->layers[i](h, i + 1 < m->layers.size() ? ember::Activation::Relu : ember::Activation::None);
     Tensor loss = ember::cross_entropy(h, m->y);
     backward(loss);
     adam->step();
@@ -167,16 +165,17 @@ Step lenet_sgd_step() {
   m->x = ember::randn({64, 1, 28, 28});
   m->y = ember::randint(0, 10, {64});
   auto sgd = std::make_shared<Sgd>(params, 0.01, 0.9);
-  ember::ConvOptions pad2, pad0;
+  ember::ConvOptions pad2, pad0;   // ReLU fused into each convolution and hidden Linear, as nn.Sequential
   pad2.pad_h = pad2.pad_w = 2;
+  pad2.act = pad0.act = ember::Activation::Relu;
   ember::PoolOptions pool;
   pool.kernel_h = pool.kernel_w = pool.stride_h = pool.stride_w = 2;
   return [m, sgd, pad2, pad0, pool]() {
     zero_grad(sgd->params);
-    Tensor h = ember::max_pool2d(ember::relu(ember::conv2d(m->x, m->c1w, m->c1b, pad2)), pool, false).first;
-    h = ember::max_pool2d(ember::relu(ember::conv2d(h, m->c2w, m->c2b, pad0)), pool, false).first;
+    Tensor h = ember::max_pool2d(ember::conv2d(m->x, m->c1w, m->c1b, pad2), pool, false).first;
+    h = ember::max_pool2d(ember::conv2d(h, m->c2w, m->c2b, pad0), pool, false).first;
     h = ember::flatten(h, 1);
-    h = m->f3(ember::relu(m->f2(ember::relu(m->f1(h)))));
+    h = m->f3(m->f2(m->f1(h, ember::Activation::Relu), ember::Activation::Relu));
     Tensor loss = ember::cross_entropy(h, m->y);
     backward(loss);
     sgd->step();

@@ -53,12 +53,23 @@ void Conv2d::reset_parameters() {
   if (bias.defined()) init::bias_uniform_(bias, weight);
 }
 
-Tensor Conv2d::forward(const Tensor& input) {
+void Conv2d::forward_checks(const Tensor& input) const {
   EMBER_CHECK(input.defined(), ValueError, "Conv2d: the input tensor is undefined");
   if (input.dim() == 3 || input.dim() == 4)
     EMBER_CHECK(input.size(-3) == in_channels, ValueError, "Conv2d: expected input with ", in_channels,
                 " channels (dim ", input.dim() - 3, "), got input of shape ", shape_str(input.shape()));
+}
+
+Tensor Conv2d::forward(const Tensor& input) {
+  forward_checks(input);
   return conv2d(input, weight, bias, options);
+}
+
+Tensor Conv2d::forward_relu(const Tensor& input) {
+  forward_checks(input);
+  ConvOptions fused = options;
+  fused.act = Activation::Relu;   // relu(relu(v)) = relu(v) if options already asked for it
+  return conv2d(input, weight, bias, fused);
 }
 
 MaxPool2d::MaxPool2d(int64_t kernel_size, int64_t stride, int64_t padding)

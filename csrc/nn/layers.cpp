@@ -23,12 +23,21 @@ void Linear::reset_parameters() {
   if (bias.defined()) init::bias_uniform_(bias, weight);
 }
 
-Tensor Linear::forward(const Tensor& input) {
+void Linear::forward_checks(const Tensor& input) const {
   EMBER_CHECK(input.defined(), ValueError, "Linear: the input tensor is undefined");
   EMBER_CHECK(input.dim() > 0 && input.size(-1) == in_features, ValueError, "linear: input of shape ",
               shape_str(input.shape()), " does not match weight of shape ", shape_str(weight.shape()),
               " (expected input.shape[-1] == ", in_features, ")");
+}
+
+Tensor Linear::forward(const Tensor& input) {
+  forward_checks(input);
   return linear(input, weight, bias, Activation::None);
+}
+
+Tensor Linear::forward_relu(const Tensor& input) {
+  forward_checks(input);
+  return linear(input, weight, bias, Activation::Relu);
 }
 
 LayerNorm::LayerNorm(Shape normalized_shape, double eps, bool elementwise_affine, bool has_bias, DType dtype)

@@ -51,6 +51,7 @@ class Module {
   // Returns a handle for remove_forward_hook.
   int64_t register_forward_hook(ForwardHook hook);
   void remove_forward_hook(int64_t handle);
+  bool has_forward_hooks() const { return !hooks_.empty(); }
 
  protected:
   // Registers a parameter (requires_grad is set) and returns it; an undefined tensor registers nothing (PyTorch's
@@ -97,10 +98,15 @@ class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true, DType dtype = DType::Float32);
   Tensor forward(const Tensor& input) override;
+  // relu(forward(input)) with the ReLU in the GEMM's epilogue (Sequential uses it for Linear + ReLU).
+  Tensor forward_relu(const Tensor& input);
   std::string name() const override { return "Linear"; }
   void reset_parameters();
   int64_t in_features, out_features;
   Tensor weight, bias;   // (out, in), (out) or undefined
+
+ private:
+  void forward_checks(const Tensor& input) const;
 };
 
 class Conv2d : public Module {
@@ -112,11 +118,16 @@ class Conv2d : public Module {
          bool bias = true, DType dtype = DType::Float32)
       : Conv2d(in_channels, out_channels, kernel_size, kernel_size, options, bias, dtype) {}
   Tensor forward(const Tensor& input) override;
+  // relu(forward(input)) with the ReLU in the convolution's epilogue (Sequential uses it for Conv2d + ReLU).
+  Tensor forward_relu(const Tensor& input);
   std::string name() const override { return "Conv2d"; }
   void reset_parameters();
   int64_t in_channels, out_channels;
   ConvOptions options;
   Tensor weight, bias;   // (C_out, C_in / groups, KH, KW), (C_out) or undefined
+
+ private:
+  void forward_checks(const Tensor& input) const;
 };
 
 // Pooling: options.stride_* <= 0 means "the kernel size" (PyTorch's default stride=None).

@@ -94,6 +94,17 @@ void check_layers() {
   Tensor loss = nn::CrossEntropyLoss()(outputs, targets) + nn::MSELoss()(outputs, zeros({5, 3}));
   autograd::backward({loss}, {Tensor()}, false);
   print_module("mlp", model), print("mlp", "out", outputs), print("mlp", "loss", loss), print_grads("mlp", model);
+
+  // Conv2d + ReLU and Linear + ReLU run fused inside Sequential (Python's nn.Sequential does the same).
+  manual_seed(8);
+  ConvOptions same;
+  same.pad_h = same.pad_w = 1;
+  nn::Sequential fused{std::make_shared<nn::Conv2d>(2, 3, 3, same), std::make_shared<nn::ReLU>(),
+                       std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(48, 5),
+                       std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(5, 2)};
+  Tensor fused_out = fused(rand({2, 2, 4, 4}) - 0.5);
+  backward_sum(fused_out);
+  print_module("fused", fused), print("fused", "out", fused_out), print_grads("fused", fused);
 }
 
 template <typename MakeOptimizer>
