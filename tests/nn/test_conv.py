@@ -165,9 +165,9 @@ def test_direct_kernels_hit_every_channel_block_and_tail():
                 assert_close(run_ember(x, w, b, grad, padding=1, path="direct", isa=isa), want, 1e-4)
 
 
-def test_direct_forward_chunks_input_channels():
-    """Many input channels (a 5x5 kernel over 70 channels takes several L1-sized chunks): the same as the reference,
-    forward and backward, on every level."""
+def test_direct_path_with_many_input_channels():
+    """A 5x5 kernel over 70 input channels (a deep channel loop, 9 output channels: blocks of 5 and 4): the same as
+    the reference, forward and backward, on every level."""
     rng = np.random.default_rng(4)
     x, w, b = random_case(rng, 2, 70, 9, (11, 12), (5, 5), 1, True)
     ref_y = _C.conv2d(ember.from_numpy(x), ember.from_numpy(w), ember.from_numpy(b), padding=2, path="ref")
