@@ -64,6 +64,19 @@ inline __m256i lane_mask(int n) {
 // constants (fully unrolled) so the accumulators never leave registers during the k loop.
 template <int NV>
 inline void store_tile(const SgemmTile& t, __m256 (&acc)[kMR][NV]) {
+  if (t.m == kMR && t.n == 8 * NV && t.alpha == 1.0f && !t.bias && t.act == GemmActivation::None &&
+      (t.beta == 0.0f || t.beta == 1.0f)) {
+    // The common full tile, C = acc or C += acc: no per-element conditions (short-k tiles are store-bound).
+    const bool add = t.beta == 1.0f;
+#pragma GCC unroll 6
+    for (int i = 0; i < kMR; ++i) {
+      float* c = t.c + i * t.c_row_stride;
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v)
+        _mm256_storeu_ps(c + 8 * v, add ? _mm256_add_ps(acc[i][v], _mm256_loadu_ps(c + 8 * v)) : acc[i][v]);
+    }
+    return;
+  }
   const int last_lanes = t.n - 8 * (NV - 1);
   const bool partial = last_lanes < 8;
   const __m256i mask = lane_mask(last_lanes);
@@ -107,19 +120,22 @@ void tile_kernel(const SgemmTile& t) {
   for (int i = 0; i < kMR; ++i)
 #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
-  // Bring the C tile toward L1 while the k loop runs (first and last column of each row).
-  for (int i = 0; i < t.m; ++i) {
+  // Bring the C tile toward L1 while a long k loop runs (first and last column of each row).
+  for (int i = 0; t.k >= 64 && i < t.m; ++i) {
     _mm_prefetch(reinterpret_cast<const char*>(t.c + i * t.c_row_stride), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(t.c + i * t.c_row_stride + t.n - 1), _MM_HINT_T0);
   }
 
   const float* b = t.b;
   const int64_t k = t.k;
-  if (kPackedA) {
+  if (kPackedA || (t.a_row_stride == 1 && t.m == kMR)) {
+    // A packed, or a full column-major sliver (a transposed view, as X^T in X^T dY): 6 contiguous floats
+    // a k step from one pointer, the next step a_step floats on (prefetched 8 steps ahead when strided).
     const float* a = t.a;
+    const int64_t a_step = kPackedA ? kMR : t.a_k_stride, ahead = kPackedA ? 64 : 8 * a_step;
 #pragma GCC unroll 4
     for (int64_t p = 0; p < k; ++p) {
-      _mm_prefetch(reinterpret_cast<const char*>(a + 64), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(a + ahead), _MM_HINT_T0);
       const __m256 b0 = _mm256_load_ps(b);
       const __m256 b1 = NV > 1 ? _mm256_load_ps(b + 8) : b0;
 #pragma GCC unroll 6
@@ -128,7 +144,7 @@ void tile_kernel(const SgemmTile& t) {
         acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
         if (NV > 1) acc[i][NV - 1] = _mm256_fmadd_ps(ai, b1, acc[i][NV - 1]);
       }
-      a += kMR;
+      a += a_step;
       b += kNR;
     }
   } else {
