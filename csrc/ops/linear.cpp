@@ -42,12 +42,9 @@ void activation_forward(const double* pre, double* y, int64_t n, Activation act)
 // out[i] = g[i] * act'(saved[i]) (out may be g); saved is y for ReLU, the pre-activation for GELU.
 void activation_backward(const float* saved, const float* g, float* out, int64_t n, Activation act) {
   const kernels::Table& t = kernels::table();
-  if (act == Activation::Relu) {
-    for (int64_t i = 0; i < n; ++i) out[i] = saved[i] > 0.0f ? g[i] : 0.0f;
-  } else {
-    auto f = act == Activation::Gelu ? t.gelu_backward : t.gelu_tanh_backward;
-    parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { f(saved + b, g + b, out + b, e - b); });
-  }
+  // relu_backward keeps g where its saved input is positive: y > 0 exactly where the pre-activation is.
+  auto f = act == Activation::Relu ? t.relu_backward : act == Activation::Gelu ? t.gelu_backward : t.gelu_tanh_backward;
+  parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { f(saved + b, g + b, out + b, e - b); });
 }
 void activation_backward(const double* saved, const double* g_in, double* g, int64_t n, Activation act) {
   if (g != g_in) std::copy(g_in, g_in + n, g);
