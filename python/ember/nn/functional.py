@@ -28,20 +28,20 @@ def _maybe_inplace(input, result, inplace):
 
 def linear(input, weight, bias=None):
     """y = input @ weight.T + bias; weight is (out_features, in_features). Shapes and dtypes are checked in C++."""
-    _check_tensor(input, "linear")
-    _check_tensor(weight, "linear", "weight")
-    if bias is not None:
-        _check_tensor(bias, "linear", "bias")
-    return _C.linear(input, weight, bias, "none")
+    return _linear(input, weight, bias, "none")
 
 
 def _linear_relu(input, weight, bias=None):
     """relu(linear(input, weight, bias)) with the ReLU in the GEMM's epilogue (nn.Sequential's Linear + ReLU)."""
+    return _linear(input, weight, bias, "relu")
+
+
+def _linear(input, weight, bias, activation):
     _check_tensor(input, "linear")
     _check_tensor(weight, "linear", "weight")
     if bias is not None:
         _check_tensor(bias, "linear", "bias")
-    return _C.linear(input, weight, bias, "relu")
+    return _C.linear(input, weight, bias, activation)
 
 
 # ---- activations
