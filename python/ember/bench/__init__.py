@@ -23,12 +23,12 @@ JSON (--json PATH), schema 1:
     gflops {library: GFLOP/s at the median}, percent_of_peak {library: % of fma_peak_gflops[threads]}
   A workload that fails validation has status "failed" and no timings; the exit status is then 1.
 """
-import argparse
 import importlib.util
 import json
 import os
 import sys
 
+from ..cli import _positive_int
 from . import runner
 from .cpp import CppBenchError
 
@@ -37,16 +37,6 @@ __all__ = ["add_parser", "run"]
 QUICK = dict(rounds=3, min_seconds=0.01)
 FULL = dict(rounds=7, min_seconds=0.05)
 _TORCH_FIRST_MARK = "EMBER_BENCH_TORCH_FIRST"
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def add_parser(sub):
