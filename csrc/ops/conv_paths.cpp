@@ -158,7 +158,8 @@ struct WidePlanes {
   std::vector<int64_t> tap_offsets;
 };
 
-// Layout of padded input planes (hp, wp) and wide output planes for a stride-1 conv producing (out_h, out_w).
+// Layout of padded input planes (hp, wp) and wide output planes (the weight gradient's dY) for a stride-1 conv
+// producing (out_h, out_w).
 WidePlanes wide_planes(int64_t out_h, int64_t out_w, const ConvGeometry& g) {
   WidePlanes p;
   p.hp = out_h + (g.KH - 1) * g.dilation_h;
@@ -194,8 +195,9 @@ void direct_forward(const ConvRun& run, const float* x, const float* w, const fl
   ChannelSplit split{1};
   if (g.N < threads) split.splits = std::min(ceil_div(threads, g.N), g.groups > 1 ? g.groups : ceil_div(g.C_out, 8));
   const int64_t units = g.N * split.splits;
+  const kernels::DirectStorePlan store = kernels::direct_store_plan(g.OH, g.OW, planes.wp, run.direct->lanes);
   for_each_worker(units, std::min(threads, units), [&](int64_t, int64_t u0, int64_t u1) {
-    std::vector<float> xp(static_cast<size_t>(g.C_in * planes.x_plane)), yw(static_cast<size_t>(g.C_out * planes.y_plane));
+    std::vector<float> xp(static_cast<size_t>(g.C_in * planes.x_plane));
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t n = u / split.splits;
       int64_t c0, c1;
@@ -209,11 +211,11 @@ void direct_forward(const ConvRun& run, const float* x, const float* w, const fl
         const int64_t first = std::max(c0, grp * cog), last = std::min(c1, (grp + 1) * cog);
         kernels::DirectForwardArgs a{xp.data() + grp * cig * planes.x_plane, cig, planes.x_plane,
                                      w + first * cig * taps, planes.tap_offsets.data(), taps,
-                                     yw.data() + first * planes.y_plane, last - first, planes.y_plane};
+                                     y + (n * g.C_out + first) * g.out_plane(), last - first, g.out_plane(),
+                                     g.OH * planes.wp, store.mask.data(), store.offset.data(),
+                                     bias ? bias + first : nullptr, run.relu};
         run.direct->forward(a);
       }
-      kernels::crop_planes(yw.data() + c0 * planes.y_plane, c1 - c0, planes.y_plane, planes.wp,
-                           y + (n * g.C_out + c0) * g.out_plane(), g.OH, g.OW, bias ? bias + c0 : nullptr, run.relu);
     }
   });
 }
@@ -229,7 +231,8 @@ void direct_backward(const ConvRun& run, const float* x, const float* w, const f
   const ConvGeometry& g = run.geo;
   const int64_t cig = g.c_in_group(), cog = g.c_out_group(), taps = g.taps();
   const WidePlanes fwd = wide_planes(g.OH, g.OW, g);   // x planes and wide dy planes for dW
-  const WidePlanes bwd = wide_planes(g.H, g.W, g);      // padded dy planes and wide dx planes for dX
+  const WidePlanes bwd = wide_planes(g.H, g.W, g);      // padded dy planes and the dX layout
+  const kernels::DirectStorePlan dx_store = kernels::direct_store_plan(g.H, g.W, bwd.wp, run.direct->lanes);
   // dX is the stride-1 convolution of dY padded by (K-1)*d - pad with the flipped, transposed weights.
   std::vector<float> w_flipped;
   if (dx) {
@@ -245,15 +248,12 @@ void direct_backward(const ConvRun& run, const float* x, const float* w, const f
   std::vector<float> partials(dw ? static_cast<size_t>(workers * w_size) : 0, 0.0f);
   for_each_worker(g.N, workers, [&](int64_t worker, int64_t n0, int64_t n1) {
     const int64_t chunk = std::min<int64_t>(grad_images_per_call(fwd), std::max<int64_t>(n1 - n0, 1));
-    std::vector<float> xp, dyw, dyp, dxw;
+    std::vector<float> xp, dyw, dyp;
     if (dw) {
       xp.resize(static_cast<size_t>(chunk * g.C_in * fwd.x_plane));
       dyw.resize(static_cast<size_t>(chunk * g.C_out * fwd.y_plane));
     }
-    if (dx) {
-      dyp.resize(static_cast<size_t>(g.C_out * bwd.x_plane));
-      dxw.resize(static_cast<size_t>(g.C_in * bwd.y_plane));
-    }
+    if (dx) dyp.resize(static_cast<size_t>(g.C_out * bwd.x_plane));
     for (int64_t n = n0; n < n1; n += chunk) {
       const int64_t images = std::min(chunk, n1 - n);
       if (dw) {
@@ -279,11 +279,10 @@ void direct_backward(const ConvRun& run, const float* x, const float* w, const f
           for (int64_t grp = 0; grp < g.groups; ++grp) {
             kernels::DirectForwardArgs a{dyp.data() + grp * cog * bwd.x_plane, cog, bwd.x_plane,
                                          w_flipped.data() + grp * cig * cog * taps, bwd.tap_offsets.data(), taps,
-                                         dxw.data() + grp * cig * bwd.y_plane, cig, bwd.y_plane};
+                                         dx + ((n + i) * g.C_in + grp * cig) * g.in_plane(), cig, g.in_plane(),
+                                         g.H * bwd.wp, dx_store.mask.data(), dx_store.offset.data(), nullptr, false};
             run.direct->forward(a);
           }
-          kernels::crop_planes(dxw.data(), g.C_in, bwd.y_plane, bwd.wp, dx + (n + i) * g.C_in * g.in_plane(), g.H, g.W,
-                               nullptr, false);
         }
       }
     }

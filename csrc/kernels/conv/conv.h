@@ -3,6 +3,7 @@
 // direct stride-1 SIMD kernels per ISA level. No Tensor, no autograd, no Python; a 1-D convolution is H = 1.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace ember {
 namespace kernels {
@@ -40,11 +41,19 @@ template <typename T> void conv2d_ref_backward_weight(const T* dy, const T* x, T
 
 // ---- the direct path (stride 1): "wide grid" planes.
 // An input plane is copied into a zero-padded (hp, wp) plane followed by kDirectSlack readable floats; a
-// stride-1 output position (oh, ow) is computed at flat index q = oh * wp + ow of a wide output plane of
+// stride-1 output position (oh, ow) is computed at flat index q = oh * wp + ow of a wide plane of
 // (oh_count * wp) positions, so every tap (kh, kw) reads the contiguous run at q + kh * dh * wp + kw * dw
-// and the SIMD lanes run across rows. Columns ow >= OW of the wide plane are discarded.
+// and the SIMD lanes run across rows. The forward stores only the columns ow < OW, straight into the output.
 constexpr int64_t kDirectSlack = 64;   // > the widest vector block, in floats
-constexpr int64_t kDirectAlign = 16;   // wide output planes are a multiple of this many floats
+constexpr int64_t kDirectAlign = 16;   // wide gradient planes are a multiple of this many floats
+
+// Where the forward stores wide vector k (positions k * lanes ..): its valid lanes (bit l set iff position
+// k * lanes + l is a kept column of a real row) go, in order, to output offset `offset[k]` of the channel.
+struct DirectStorePlan {
+  std::vector<uint32_t> mask;
+  std::vector<int64_t> offset;
+};
+DirectStorePlan direct_store_plan(int64_t rows, int64_t cols, int64_t wp, int lanes);
 
 struct DirectForwardArgs {
   const float* x;              // (c_in, x_plane) padded input planes, each followed by kDirectSlack zeros
@@ -52,8 +61,13 @@ struct DirectForwardArgs {
   const float* w;              // (c_out, c_in, taps) contiguous
   const int64_t* tap_offsets;  // (taps): kh * dilation_h * wp + kw * dilation_w
   int64_t taps;
-  float* y;                    // (c_out, y_plane) wide outputs; y_plane a multiple of kDirectAlign
-  int64_t c_out, y_plane;
+  float* y;                    // (c_out, y_channel) outputs: act(sum over ci, taps of w * x + bias)
+  int64_t c_out, y_channel;
+  int64_t positions;           // wide positions computed: rows * wp
+  const uint32_t* store_mask;  // the DirectStorePlan of this layout for the kernels' lane count
+  const int64_t* store_offset;
+  const float* bias;           // (c_out) or null
+  bool relu;                   // max(0, v), NaN kept
 };
 
 struct DirectWeightGradArgs {
@@ -68,7 +82,8 @@ struct DirectWeightGradArgs {
 
 struct DirectConvKernels {
   const char* isa = "ref";
-  void (*forward)(const DirectForwardArgs& args) = nullptr;          // y = sum over ci, taps of w * x
+  int lanes = 1;                                                       // floats per vector
+  void (*forward)(const DirectForwardArgs& args) = nullptr;          // y = act(sum over ci, taps of w * x + b)
   void (*weight_grad)(const DirectWeightGradArgs& args) = nullptr;   // dw += sum over n, q of dy * x
 };
 
@@ -86,9 +101,6 @@ namespace avx512 { void fill_direct_conv(DirectConvKernels& k); }
 // cropped), zeros elsewhere including the kDirectSlack tail.
 void pad_planes(const float* src, int64_t channels, int64_t h, int64_t w, float* dst, int64_t dst_plane, int64_t hp,
                 int64_t wp, int64_t top, int64_t left);
-// dst (channels, rows, cols) = act(src wide (channels, src_plane) with row stride wp + bias[c]); relu if asked.
-void crop_planes(const float* src, int64_t channels, int64_t src_plane, int64_t wp, float* dst, int64_t rows,
-                 int64_t cols, const float* bias, bool relu);
 // dst wide (channels, dst_plane) with row stride wp = src (channels, rows, cols), zeros in columns >= cols and
 // positions >= rows * wp.
 void widen_planes(const float* src, int64_t channels, int64_t rows, int64_t cols, float* dst, int64_t dst_plane,

@@ -1,5 +1,5 @@
-// Plane layouts of the direct convolution path: zero-padded input planes with a readable tail, wide output
-// planes (row stride wp) cropped back to (rows, cols) with bias and ReLU, and gradients widened with zero gaps.
+// Plane layouts of the direct convolution path: zero-padded input planes with a readable tail, where each wide
+// output vector's kept lanes are stored (the store plan), and gradients widened with zero gaps.
 #include <algorithm>
 #include <cstring>
 
@@ -32,20 +32,18 @@ void pad_planes(const float* src, int64_t channels, int64_t h, int64_t w, float*
   }
 }
 
-void crop_planes(const float* src, int64_t channels, int64_t src_plane, int64_t wp, float* dst, int64_t rows,
-                 int64_t cols, const float* bias, bool relu) {
-  for (int64_t c = 0; c < channels; ++c) {
-    const float b = bias ? bias[c] : 0.0f;
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* in = src + c * src_plane + r * wp;
-      float* out = dst + (c * rows + r) * cols;
-      if (relu) {
-        for (int64_t j = 0; j < cols; ++j) out[j] = std::max(in[j] + b, 0.0f);
-      } else {
-        for (int64_t j = 0; j < cols; ++j) out[j] = in[j] + b;
-      }
-    }
+DirectStorePlan direct_store_plan(int64_t rows, int64_t cols, int64_t wp, int lanes) {
+  DirectStorePlan plan;
+  const int64_t positions = rows * wp, vectors = (positions + lanes - 1) / lanes;
+  plan.mask.assign(static_cast<size_t>(vectors), 0u);
+  plan.offset.resize(static_cast<size_t>(vectors));
+  for (int64_t k = 0; k < vectors; ++k) {
+    const int64_t q = k * lanes, r = q / wp, c = q % wp;
+    plan.offset[k] = r * cols + std::min(c, cols);
+    for (int l = 0; l < lanes && q + l < positions; ++l)
+      if ((q + l) % wp < cols) plan.mask[k] |= 1u << l;
   }
+  return plan;
 }
 
 void widen_planes(const float* src, int64_t channels, int64_t rows, int64_t cols, float* dst, int64_t dst_plane,

@@ -18,6 +18,11 @@ struct Vec {
   static void storeu(float* p, reg v) { *p = v; }
   static reg set1(float v) { return v; }
   static reg fmadd(reg a, reg b, reg c) { return a * b + c; }
+  static reg add(reg a, reg b) { return a + b; }
+  static reg relu(reg v) { return v < 0.0f ? 0.0f : v; }   // NaN stays NaN
+  static void store_lanes(float* p, uint32_t mask, reg v) {
+    if (mask) *p = v;
+  }
   static float hsum(reg v) { return v; }
 };
 
@@ -27,6 +32,7 @@ struct Vec {
 
 void fill_direct_conv(DirectConvKernels& k) {
   k.isa = "ref";
+  k.lanes = Vec::L;
   k.forward = direct_forward;
   k.weight_grad = direct_weight_grad;
 }

@@ -20,6 +20,14 @@ struct Vec {
   static void storeu(float* p, reg v) { _mm256_storeu_ps(p, v); }
   static reg set1(float v) { return _mm256_set1_ps(v); }
   static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+  static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+  static reg relu(reg v) { return _mm256_max_ps(_mm256_setzero_ps(), v); }   // NaN stays NaN
+  static void store_lanes(float* p, uint32_t mask, reg v) {
+    alignas(32) float lanes[L];
+    _mm256_store_ps(lanes, v);
+    for (int l = 0; l < L; ++l)
+      if (mask >> l & 1u) *p++ = lanes[l];
+  }
   static float hsum(reg v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -34,6 +42,7 @@ struct Vec {
 
 void fill_direct_conv(DirectConvKernels& k) {
   k.isa = "avx2";
+  k.lanes = Vec::L;
   k.forward = direct_forward;
   k.weight_grad = direct_weight_grad;
 }

@@ -24,6 +24,12 @@ struct Vec {
   static void storeu(float* p, reg v) { _mm512_storeu_ps(p, v); }
   static reg set1(float v) { return _mm512_set1_ps(v); }
   static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+  static reg relu(reg v) { return _mm512_max_ps(_mm512_setzero_ps(), v); }   // NaN stays NaN
+  static void store_lanes(float* p, uint32_t mask, reg v) {
+    const __mmask16 packed = static_cast<__mmask16>((1u << __builtin_popcount(mask)) - 1u);
+    _mm512_mask_storeu_ps(p, packed, _mm512_maskz_compress_ps(static_cast<__mmask16>(mask), v));
+  }
   static float hsum(reg v) {
     __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
@@ -39,6 +45,7 @@ struct Vec {
 
 void fill_direct_conv(DirectConvKernels& k) {
   k.isa = "avx512";
+  k.lanes = Vec::L;
   k.forward = direct_forward;
   k.weight_grad = direct_weight_grad;
 }
