@@ -195,6 +195,18 @@ void direct_forward(const ConvRun& run, const float* x, const float* w, const fl
   ChannelSplit split{1};
   if (g.N < threads) split.splits = std::min(ceil_div(threads, g.N), g.groups > 1 ? g.groups : ceil_div(g.C_out, 8));
   const int64_t units = g.N * split.splits;
+  // The kernel calls below (each group's part of each channel range) with their weights packed once.
+  auto for_each_call = [&](int64_t s, auto&& f) {
+    int64_t c0, c1;
+    split.range(g, s, c0, c1);
+    for (int64_t grp = c0 / cog; c1 > c0 && grp <= (c1 - 1) / cog; ++grp)
+      f(grp, std::max(c0, grp * cog), std::min(c1, (grp + 1) * cog));
+  };
+  std::vector<float> w_packed(static_cast<size_t>(g.C_out * cig * taps));
+  for (int64_t s = 0; s < split.splits; ++s)
+    for_each_call(s, [&](int64_t, int64_t first, int64_t last) {
+      run.direct->pack_forward_weights(w + first * cig * taps, last - first, cig, taps, w_packed.data() + first * cig * taps);
+    });
   const kernels::DirectStorePlan store = kernels::direct_store_plan(g.OH, g.OW, planes.wp, run.direct->lanes);
   for_each_worker(units, std::min(threads, units), [&](int64_t, int64_t u0, int64_t u1) {
     std::vector<float> xp(static_cast<size_t>(g.C_in * planes.x_plane));
@@ -207,15 +219,14 @@ void direct_forward(const ConvRun& run, const float* x, const float* w, const fl
       kernels::pad_planes(x + (n * g.C_in + g0 * cig) * g.in_plane(), (g1 - g0) * cig, g.H, g.W,
                           xp.data() + g0 * cig * planes.x_plane, planes.x_plane, planes.hp, planes.wp, g.pad_top,
                           g.pad_left);
-      for (int64_t grp = g0; grp < g1; ++grp) {
-        const int64_t first = std::max(c0, grp * cog), last = std::min(c1, (grp + 1) * cog);
+      for_each_call(u % split.splits, [&](int64_t grp, int64_t first, int64_t last) {
         kernels::DirectForwardArgs a{xp.data() + grp * cig * planes.x_plane, cig, planes.x_plane,
-                                     w + first * cig * taps, planes.tap_offsets.data(), taps,
+                                     w_packed.data() + first * cig * taps, planes.tap_offsets.data(), taps,
                                      y + (n * g.C_out + first) * g.out_plane(), last - first, g.out_plane(),
                                      g.OH * planes.wp, store.mask.data(), store.offset.data(),
                                      bias ? bias + first : nullptr, run.relu};
         run.direct->forward(a);
-      }
+      });
     }
   });
 }
@@ -234,14 +245,18 @@ void direct_backward(const ConvRun& run, const float* x, const float* w, const f
   const WidePlanes bwd = wide_planes(g.H, g.W, g);      // padded dy planes and the dX layout
   const kernels::DirectStorePlan dx_store = kernels::direct_store_plan(g.H, g.W, bwd.wp, run.direct->lanes);
   // dX is the stride-1 convolution of dY padded by (K-1)*d - pad with the flipped, transposed weights.
-  std::vector<float> w_flipped;
+  std::vector<float> w_flipped, w_packed;
   if (dx) {
     w_flipped.resize(static_cast<size_t>(g.C_out * cig * taps));
-    for (int64_t grp = 0; grp < g.groups; ++grp)
+    w_packed.resize(w_flipped.size());
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
       for (int64_t ci = 0; ci < cig; ++ci)
         for (int64_t co = 0; co < cog; ++co)
           for (int64_t t = 0; t < taps; ++t)
             w_flipped[((grp * cig + ci) * cog + co) * taps + t] = w[((grp * cog + co) * cig + ci) * taps + taps - 1 - t];
+      run.direct->pack_forward_weights(w_flipped.data() + grp * cig * cog * taps, cig, cog, taps,
+                                       w_packed.data() + grp * cig * cog * taps);
+    }
   }
   const int64_t w_size = g.C_out * cig * taps;
   const int64_t workers = weight_grad_slices(g, w_size, sizeof(float));
@@ -278,7 +293,7 @@ void direct_backward(const ConvRun& run, const float* x, const float* w, const f
                               (g.KW - 1) * g.dilation_w - g.pad_left);
           for (int64_t grp = 0; grp < g.groups; ++grp) {
             kernels::DirectForwardArgs a{dyp.data() + grp * cog * bwd.x_plane, cog, bwd.x_plane,
-                                         w_flipped.data() + grp * cig * cog * taps, bwd.tap_offsets.data(), taps,
+                                         w_packed.data() + grp * cig * cog * taps, bwd.tap_offsets.data(), taps,
                                          dx + ((n + i) * g.C_in + grp * cig) * g.in_plane(), cig, g.in_plane(),
                                          g.H * bwd.wp, dx_store.mask.data(), dx_store.offset.data(), nullptr, false};
             run.direct->forward(a);

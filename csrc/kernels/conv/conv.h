@@ -58,7 +58,7 @@ DirectStorePlan direct_store_plan(int64_t rows, int64_t cols, int64_t wp, int la
 struct DirectForwardArgs {
   const float* x;              // (c_in, x_plane) padded input planes, each followed by kDirectSlack zeros
   int64_t c_in, x_plane;
-  const float* w;              // (c_out, c_in, taps) contiguous
+  const float* w;              // (c_out, c_in, taps) weights, as pack_forward_weights packs these c_out channels
   const int64_t* tap_offsets;  // (taps): kh * dilation_h * wp + kw * dilation_w
   int64_t taps;
   float* y;                    // (c_out, y_channel) outputs: act(sum over ci, taps of w * x + bias)
@@ -84,6 +84,8 @@ struct DirectConvKernels {
   const char* isa = "ref";
   int lanes = 1;                                                       // floats per vector
   void (*forward)(const DirectForwardArgs& args) = nullptr;          // y = act(sum over ci, taps of w * x + b)
+  // packed (c_out * c_in * taps) = w (c_out, c_in, taps) in the forward's layout for a call with these c_out
+  void (*pack_forward_weights)(const float* w, int64_t c_out, int64_t c_in, int64_t taps, float* packed) = nullptr;
   void (*weight_grad)(const DirectWeightGradArgs& args) = nullptr;   // dw += sum over n, q of dy * x
 };
 

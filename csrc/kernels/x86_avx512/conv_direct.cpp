@@ -47,6 +47,7 @@ void fill_direct_conv(DirectConvKernels& k) {
   k.isa = "avx512";
   k.lanes = Vec::L;
   k.forward = direct_forward;
+  k.pack_forward_weights = pack_forward_weights;
   k.weight_grad = direct_weight_grad;
 }
 
