@@ -209,7 +209,7 @@ void direct_forward(const ConvRun& run, const float* x, const float* w, const fl
     });
   const kernels::DirectStorePlan store = kernels::direct_store_plan(g.OH, g.OW, planes.wp, run.direct->lanes);
   for_each_worker(units, std::min(threads, units), [&](int64_t, int64_t u0, int64_t u1) {
-    std::vector<float> xp(static_cast<size_t>(g.C_in * planes.x_plane));
+    std::vector<float> xp(static_cast<size_t>(g.C_in * planes.x_plane));   // zero-filled once: padding stays 0
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t n = u / split.splits;
       int64_t c0, c1;
@@ -263,7 +263,7 @@ void direct_backward(const ConvRun& run, const float* x, const float* w, const f
   std::vector<float> partials(dw ? static_cast<size_t>(workers * w_size) : 0, 0.0f);
   for_each_worker(g.N, workers, [&](int64_t worker, int64_t n0, int64_t n1) {
     const int64_t chunk = std::min<int64_t>(grad_images_per_call(fwd), std::max<int64_t>(n1 - n0, 1));
-    std::vector<float> xp, dyw, dyp;
+    std::vector<float> xp, dyw, dyp;   // zero-filled once: padding and gap columns stay 0
     if (dw) {
       xp.resize(static_cast<size_t>(chunk * g.C_in * fwd.x_plane));
       dyw.resize(static_cast<size_t>(chunk * g.C_out * fwd.y_plane));

@@ -98,13 +98,14 @@ namespace ref { void fill_direct_conv(DirectConvKernels& k); }
 namespace avx2 { void fill_direct_conv(DirectConvKernels& k); }
 namespace avx512 { void fill_direct_conv(DirectConvKernels& k); }
 
-// Plane layout helpers of the direct path (float).
+// Plane layout helpers of the direct path (float). Both write only where source values go: the destination
+// must already be zero everywhere else (a zero-filled buffer, reused with the same layout), so the padding,
+// the gap columns and the kDirectSlack tail are never rewritten.
 // dst (channels, dst_plane): each (hp, wp) plane gets src (channels, h, w) placed at (top, left) (negative =
-// cropped), zeros elsewhere including the kDirectSlack tail.
+// cropped).
 void pad_planes(const float* src, int64_t channels, int64_t h, int64_t w, float* dst, int64_t dst_plane, int64_t hp,
                 int64_t wp, int64_t top, int64_t left);
-// dst wide (channels, dst_plane) with row stride wp = src (channels, rows, cols), zeros in columns >= cols and
-// positions >= rows * wp.
+// dst wide (channels, dst_plane) with row stride wp gets src (channels, rows, cols) in its first cols columns.
 void widen_planes(const float* src, int64_t channels, int64_t rows, int64_t cols, float* dst, int64_t dst_plane,
                   int64_t wp);
 

@@ -1,5 +1,5 @@
-// Plane layouts of the direct convolution path: zero-padded input planes with a readable tail, where each wide
-// output vector's kept lanes are stored (the store plan), and gradients widened with zero gaps.
+// Plane layouts of the direct convolution path: source planes copied into zero-filled padded or wide planes, and
+// where each wide output vector's kept lanes are stored (the store plan).
 #include <algorithm>
 #include <cstring>
 
@@ -12,23 +12,16 @@ void pad_planes(const float* src, int64_t channels, int64_t h, int64_t w, float*
                 int64_t wp, int64_t top, int64_t left) {
   const int64_t r0 = std::max<int64_t>(0, -top), r1 = std::min<int64_t>(h, hp - top);       // source rows kept
   const int64_t c0 = std::max<int64_t>(0, -left), c1 = std::min<int64_t>(w, wp - left);     // source cols kept
+  if (r1 <= r0 || c1 <= c0) return;
+  const bool whole_rows = c0 == 0 && c1 == w && w == wp;   // then the kept rows are one contiguous run
   for (int64_t c = 0; c < channels; ++c) {
-    float* out = dst + c * dst_plane;
-    const float* in = src + c * h * w;
-    if (r1 <= r0 || c1 <= c0) {
-      std::memset(out, 0, sizeof(float) * dst_plane);
+    float* out = dst + c * dst_plane + (r0 + top) * wp + c0 + left;
+    const float* in = src + c * h * w + r0 * w + c0;
+    if (whole_rows) {
+      std::memcpy(out, in, sizeof(float) * (r1 - r0) * w);
       continue;
     }
-    const int64_t first_row = r0 + top, last_row = r1 + top;   // destination rows [first_row, last_row)
-    std::memset(out, 0, sizeof(float) * first_row * wp);
-    for (int64_t r = r0; r < r1; ++r) {
-      float* row = out + (r + top) * wp;
-      const int64_t d0 = c0 + left, d1 = c1 + left;
-      if (d0 > 0) std::memset(row, 0, sizeof(float) * d0);
-      std::memcpy(row + d0, in + r * w + c0, sizeof(float) * (c1 - c0));
-      if (d1 < wp) std::memset(row + d1, 0, sizeof(float) * (wp - d1));
-    }
-    std::memset(out + last_row * wp, 0, sizeof(float) * (dst_plane - last_row * wp));
+    for (int64_t r = r0; r < r1; ++r, out += wp, in += w) std::memcpy(out, in, sizeof(float) * (c1 - c0));
   }
 }
 
@@ -48,14 +41,9 @@ DirectStorePlan direct_store_plan(int64_t rows, int64_t cols, int64_t wp, int la
 
 void widen_planes(const float* src, int64_t channels, int64_t rows, int64_t cols, float* dst, int64_t dst_plane,
                   int64_t wp) {
-  for (int64_t c = 0; c < channels; ++c) {
-    float* out = dst + c * dst_plane;
-    for (int64_t r = 0; r < rows; ++r) {
-      std::memcpy(out + r * wp, src + (c * rows + r) * cols, sizeof(float) * cols);
-      std::memset(out + r * wp + cols, 0, sizeof(float) * (wp - cols));
-    }
-    std::memset(out + rows * wp, 0, sizeof(float) * (dst_plane - rows * wp));
-  }
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(dst + c * dst_plane + r * wp, src + (c * rows + r) * cols, sizeof(float) * cols);
 }
 
 }  // namespace kernels
