@@ -210,6 +210,7 @@ void direct_forward(const ConvRun& run, const float* x, const float* w, const fl
   const kernels::DirectStorePlan store = kernels::direct_store_plan(g.OH, g.OW, planes.wp, run.direct->lanes);
   for_each_worker(units, std::min(threads, units), [&](int64_t, int64_t u0, int64_t u1) {
     std::vector<float> xp(static_cast<size_t>(g.C_in * planes.x_plane));   // zero-filled once: padding stays 0
+    std::vector<float> partial(static_cast<size_t>(g.C_out * round_up(g.OH * planes.wp, kernels::kDirectAlign)));
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t n = u / split.splits;
       int64_t c0, c1;
@@ -224,7 +225,7 @@ void direct_forward(const ConvRun& run, const float* x, const float* w, const fl
                                      w_packed.data() + first * cig * taps, planes.tap_offsets.data(), taps,
                                      y + (n * g.C_out + first) * g.out_plane(), last - first, g.out_plane(),
                                      g.OH * planes.wp, store.mask.data(), store.offset.data(),
-                                     bias ? bias + first : nullptr, run.relu};
+                                     bias ? bias + first : nullptr, run.relu, partial.data()};
         run.direct->forward(a);
       });
     }
@@ -263,12 +264,15 @@ void direct_backward(const ConvRun& run, const float* x, const float* w, const f
   std::vector<float> partials(dw ? static_cast<size_t>(workers * w_size) : 0, 0.0f);
   for_each_worker(g.N, workers, [&](int64_t worker, int64_t n0, int64_t n1) {
     const int64_t chunk = std::min<int64_t>(grad_images_per_call(fwd), std::max<int64_t>(n1 - n0, 1));
-    std::vector<float> xp, dyw, dyp;   // zero-filled once: padding and gap columns stay 0
+    std::vector<float> xp, dyw, dyp, partial;   // zero-filled once: padding and gap columns stay 0
     if (dw) {
       xp.resize(static_cast<size_t>(chunk * g.C_in * fwd.x_plane));
       dyw.resize(static_cast<size_t>(chunk * g.C_out * fwd.y_plane));
     }
-    if (dx) dyp.resize(static_cast<size_t>(g.C_out * bwd.x_plane));
+    if (dx) {
+      dyp.resize(static_cast<size_t>(g.C_out * bwd.x_plane));
+      partial.resize(static_cast<size_t>(cig * round_up(g.H * bwd.wp, kernels::kDirectAlign)));
+    }
     for (int64_t n = n0; n < n1; n += chunk) {
       const int64_t images = std::min(chunk, n1 - n);
       if (dw) {
@@ -295,7 +299,8 @@ void direct_backward(const ConvRun& run, const float* x, const float* w, const f
             kernels::DirectForwardArgs a{dyp.data() + grp * cog * bwd.x_plane, cog, bwd.x_plane,
                                          w_packed.data() + grp * cig * cog * taps, bwd.tap_offsets.data(), taps,
                                          dx + ((n + i) * g.C_in + grp * cig) * g.in_plane(), cig, g.in_plane(),
-                                         g.H * bwd.wp, dx_store.mask.data(), dx_store.offset.data(), nullptr, false};
+                                         g.H * bwd.wp, dx_store.mask.data(), dx_store.offset.data(), nullptr, false,
+                                         partial.data()};
             run.direct->forward(a);
           }
         }

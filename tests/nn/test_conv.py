@@ -165,16 +165,20 @@ def test_direct_kernels_hit_every_channel_block_and_tail():
                 assert_close(run_ember(x, w, b, grad, padding=1, path="direct", isa=isa), want, 1e-4)
 
 
-def test_direct_path_with_many_input_channels():
-    """A 5x5 kernel over 70 input channels (a deep channel loop, 9 output channels: blocks of 5 and 4): the same as
-    the reference, forward and backward, on every level."""
+@pytest.mark.parametrize("c_in, c_out", [(70, 9), (5, 37)])
+def test_direct_path_with_many_channels(c_in, c_out):
+    """A 5x5 kernel with a deep input-channel loop (70: four passes of 16 and a tail of 6, 9 output channels in
+    blocks of 5 and 4), or a deep dX one (37 output channels are dX's inputs): the same as the reference, forward
+    (with and without the fused ReLU) and backward, on every level."""
     rng = np.random.default_rng(4)
-    x, w, b = random_case(rng, 2, 70, 9, (11, 12), (5, 5), 1, True)
+    x, w, b = random_case(rng, 2, c_in, c_out, (11, 12), (5, 5), 1, True)
     ref_y = _C.conv2d(ember.from_numpy(x), ember.from_numpy(w), ember.from_numpy(b), padding=2, path="ref")
     grad = rng.standard_normal(tuple(ref_y.shape)).astype(np.float32)
     want = run_ember(x, w, b, grad, padding=2, path="ref")
+    relu_want = run_torch(x, w, b, grad, activation="relu", padding=2)
     for isa in ISAS:
         assert_close(run_ember(x, w, b, grad, padding=2, path="direct", isa=isa), want, 1e-4)
+        assert_close(run_ember(x, w, b, grad, padding=2, path="direct", isa=isa, activation="relu"), relu_want, 1e-4)
 
 
 def test_auto_path_choice():

@@ -68,6 +68,7 @@ struct DirectForwardArgs {
   const int64_t* store_offset;
   const float* bias;           // (c_out) or null
   bool relu;                   // max(0, v), NaN kept
+  float* partial;              // scratch: c_out * round_up(positions, 16) floats (partial sums over input channels)
 };
 
 struct DirectWeightGradArgs {

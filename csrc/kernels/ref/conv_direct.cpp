@@ -12,7 +12,7 @@ namespace {
 struct Vec {
   using reg = float;
   static constexpr int L = 1;
-  static constexpr int kForwardAcc = 4, kForwardMaxCo = 4, kGradCo = 2, kGradTaps = 2;
+  static constexpr int kForwardAcc = 4, kForwardChannelPass = 16, kForwardMaxCo = 4, kGradCo = 2, kGradTaps = 2;
   static reg zero() { return 0.0f; }
   static reg loadu(const float* p) { return *p; }
   static void storeu(float* p, reg v) { *p = v; }

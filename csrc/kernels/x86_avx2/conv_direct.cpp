@@ -14,7 +14,7 @@ namespace {
 struct Vec {
   using reg = __m256;
   static constexpr int L = 8;
-  static constexpr int kForwardAcc = 12, kForwardMaxCo = 6, kGradCo = 3, kGradTaps = 3;
+  static constexpr int kForwardAcc = 12, kForwardChannelPass = 16, kForwardMaxCo = 6, kGradCo = 3, kGradTaps = 3;
   static reg zero() { return _mm256_setzero_ps(); }
   static reg loadu(const float* p) { return _mm256_loadu_ps(p); }
   static void storeu(float* p, reg v) { _mm256_storeu_ps(p, v); }

@@ -18,7 +18,7 @@ namespace {
 struct Vec {
   using reg = __m512;
   static constexpr int L = 16;
-  static constexpr int kForwardAcc = 24, kForwardMaxCo = 8, kGradCo = 4, kGradTaps = 5;
+  static constexpr int kForwardAcc = 24, kForwardChannelPass = 16, kForwardMaxCo = 8, kGradCo = 4, kGradTaps = 5;
   static reg zero() { return _mm512_setzero_ps(); }
   static reg loadu(const float* p) { return _mm512_loadu_ps(p); }
   static void storeu(float* p, reg v) { _mm512_storeu_ps(p, v); }
