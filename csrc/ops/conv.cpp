@@ -132,13 +132,13 @@ ConvRun make_run(const ConvGeometry& g, DType dtype, const ConvOptions& o, const
 
 constexpr int64_t kElementGrain = 16384;   // elements per thread for the elementwise passes
 
-// out[i] = g[i] where the ReLU output y[i] is positive, else 0 (the fused ReLU's backward), on the pool.
+// out[i] = 0 where the ReLU output y[i] <= 0, else g[i] (the fused ReLU's backward), on the pool.
 void relu_mask(const float* g, const float* y, float* out, int64_t n) {
-  const auto f = kernels::table().relu_backward;   // gx = gy * (saved > 0); y > 0 exactly where x > 0
+  const auto f = kernels::table().relu_backward;   // y <= 0 exactly where x <= 0; NaN stays NaN
   parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { f(y + b, g + b, out + b, e - b); });
 }
 void relu_mask(const double* g, const double* y, double* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = y[i] > 0.0 ? g[i] : 0.0;
+  for (int64_t i = 0; i < n; ++i) out[i] = y[i] <= 0.0 ? 0.0 : g[i];
 }
 
 // Sum of one plane: the SIMD accurate sum for float, a double loop for double.

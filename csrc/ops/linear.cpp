@@ -42,7 +42,7 @@ void activation_forward(const double* pre, double* y, int64_t n, Activation act)
 // out[i] = g[i] * act'(saved[i]) (out may be g); saved is y for ReLU, the pre-activation for GELU.
 void activation_backward(const float* saved, const float* g, float* out, int64_t n, Activation act) {
   const kernels::Table& t = kernels::table();
-  // relu_backward keeps g where its saved input is positive: y > 0 exactly where the pre-activation is.
+  // relu_backward zeroes g where its saved input is <= 0: y <= 0 exactly where the pre-activation is.
   auto f = act == Activation::Relu ? t.relu_backward : act == Activation::Gelu ? t.gelu_backward : t.gelu_tanh_backward;
   parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { f(saved + b, g + b, out + b, e - b); });
 }
@@ -52,7 +52,8 @@ void activation_backward(const double* saved, const double* g_in, double* g, int
     const double x = saved[i];
     double d;
     if (act == Activation::Relu) {
-      d = x > 0.0 ? 1.0 : 0.0;
+      if (x <= 0.0) g[i] = 0.0;   // selected, as the float kernel (an inf gradient stays out)
+      continue;
     } else if (act == Activation::Gelu) {
       d = 0.5 * (1.0 + std::erf(x * 0.70710678118654752)) + x * 0.39894228040143268 * std::exp(-0.5 * x * x);
     } else {

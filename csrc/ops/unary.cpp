@@ -112,7 +112,8 @@ void run_unary(UnaryOp op, const Tensor& x, const Tensor& y) {
   });
 }
 
-// gx = gy * f'(saved) elementwise; `saved` is x or y as the op needs. All contiguous, same dtype.
+// gx = f(saved, gy) elementwise (gy * the derivative, or a selection); `saved` is x or y as the op needs. All
+// contiguous, same dtype.
 template <typename T, typename F>
 Tensor backward_map(const Tensor& saved, const Tensor& gy, F f) {
   Tensor s = contiguous(saved), g = contiguous(gy);
@@ -121,7 +122,7 @@ Tensor backward_map(const Tensor& saved, const Tensor& gy, F f) {
   const T* gp = g.data<T>();
   T* out = gx.data<T>();
   parallel_for(s.numel(), kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) out[i] = gp[i] * f(sp[i]);
+    for (int64_t i = b; i < e; ++i) out[i] = f(sp[i], gp[i]);
   });
   return gx;
 }
@@ -172,22 +173,22 @@ struct UnaryBackward : autograd::Node {
       case UnaryOp::Abs: return {mul(g, unary(UnaryOp::Sign, s))};
       case UnaryOp::Tanh:
         if (f32) return {fused_backward(k.tanh_backward, s, g)};
-        return {backward_map<double>(s, g, [](double y) { return 1.0 - y * y; })};
+        return {backward_map<double>(s, g, [](double y, double g) { return g * (1.0 - y * y); })};
       case UnaryOp::Sigmoid:
         if (f32) return {fused_backward(k.sigmoid_backward, s, g)};
-        return {backward_map<double>(s, g, [](double y) { return y * (1.0 - y); })};
+        return {backward_map<double>(s, g, [](double y, double g) { return g * y * (1.0 - y); })};
       case UnaryOp::Relu:
         if (f32) return {fused_backward(k.relu_backward, s, g)};
-        return {backward_map<double>(s, g, [](double y) { return y > 0 ? 1.0 : 0.0; })};
+        return {backward_map<double>(s, g, [](double x, double g) { return x <= 0 ? 0.0 : g; })};
       case UnaryOp::Gelu:
         if (f32) return {fused_backward(k.gelu_backward, s, g)};
-        return {backward_map<double>(s, g, [](double x) { return math::gelu_grad(x); })};
+        return {backward_map<double>(s, g, [](double x, double g) { return g * math::gelu_grad(x); })};
       case UnaryOp::GeluTanh:
         if (f32) return {fused_backward(k.gelu_tanh_backward, s, g)};
-        return {backward_map<double>(s, g, [](double x) { return math::gelu_tanh_grad(x); })};
+        return {backward_map<double>(s, g, [](double x, double g) { return g * math::gelu_tanh_grad(x); })};
       case UnaryOp::Silu:
         if (f32) return {fused_backward(k.silu_backward, s, g)};
-        return {backward_map<double>(s, g, [](double x) { return math::silu_grad(x); })};
+        return {backward_map<double>(s, g, [](double x, double g) { return g * math::silu_grad(x); })};
       default: throw RuntimeError("unary backward: unsupported op");
     }
   }

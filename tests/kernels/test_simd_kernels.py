@@ -57,7 +57,7 @@ def gelu_tanh_grad64(x):
 
 # name -> (f'(saved) in float64, whether saved is the forward output)
 BACKWARD64 = {
-    "relu_backward": (lambda x: (x > 0).astype(np.float64), False),
+    "relu_backward": (lambda x: np.where(x <= 0, 0.0, 1.0), False),
     "gelu_backward": (lambda x: 0.5 * (1 + erf64(x / math.sqrt(2))) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi),
                       False),
     "gelu_tanh_backward": (gelu_tanh_grad64, False),
@@ -219,6 +219,17 @@ def test_backward_every_size(level, name):
         assert_close(gx, _C._kernel_backward("ref", name, saved, gy), what=what + " vs ref")
         expected = float64_of(lambda s: gy.astype(np.float64) * derivative(s), saved)
         assert_close(gx, expected, rtol=RTOL, atol=2 * ATOL, what=what + " vs float64")
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_relu_backward_selects_instead_of_multiplying(level):
+    """Where x <= 0 the gradient is exactly 0 even when gy is inf or NaN, as torch's threshold_backward; elsewhere
+    (x > 0 or NaN) gy passes unchanged. Odd sizes reach every vector tail."""
+    for n in (1, 7, 17, 33):
+        x = np.resize(np.array([-1.0, 0.0, -0.0, np.nan, 2.0, -np.inf, np.inf], np.float32), n)
+        gy = np.resize(np.array([np.inf, np.nan, -np.inf, np.inf, np.nan, 3.0, -np.inf, 5.0], np.float32), n)
+        want = np.where(x <= 0, np.float32(0), gy)
+        np.testing.assert_array_equal(_C._kernel_backward(level, "relu_backward", x, gy), want)
 
 
 # ------------------------------------------------------------------------------------------ sum / max

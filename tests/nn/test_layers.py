@@ -83,6 +83,18 @@ def test_softmax_layers_match_torch(e_act, t_act):
     check_module(e_act, t_act, (3, 5, 2), scale=3.0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_gradient_of_inf_and_nan_matches_torch(dtype):
+    torch = pytest.importorskip("torch")
+    x = np.array([[-1.0, 0.0, np.nan, 2.0, -np.inf, np.inf]], dtype)
+    g = np.array([[np.inf, np.nan, 1.0, np.nan, -np.inf, 4.0]], dtype)
+    ex = ember.tensor(x, requires_grad=True)
+    ember.nn.functional.relu(ex).backward(ember.tensor(g))
+    tx = torch.tensor(x, requires_grad=True)
+    torch.relu(tx).backward(torch.tensor(g))
+    np.testing.assert_array_equal(ex.grad.numpy(), tx.grad.numpy())
+
+
 def test_relu_inplace_and_relu_at_zero():
     x = ember.tensor([-1.0, 0.0, 2.0], requires_grad=True)
     h = x * 1.0

@@ -58,7 +58,9 @@ EMBER_REF_UNARY(silu, x * sigmoid_one(x))
   void name(const float* s_, const float* gy, float* gx, int64_t n) { \
     for (int64_t i = 0; i < n; ++i) { float s = s_[i]; gx[i] = gy[i] * (expr); } }
 
-EMBER_REF_BACKWARD(relu_backward, s > 0.0f ? 1.0f : 0.0f)
+void relu_backward(const float* s, const float* gy, float* gx, int64_t n) {   // selects: 0 where s <= 0, else gy
+  for (int64_t i = 0; i < n; ++i) gx[i] = s[i] <= 0.0f ? 0.0f : gy[i];
+}
 EMBER_REF_BACKWARD(gelu_backward, 0.5f * (1.0f + std::erf(s * kSqrt1_2)) + s * kInvSqrt2Pi * std::exp(-0.5f * s * s))
 EMBER_REF_BACKWARD(gelu_tanh_backward, [](float x) {
   float inner = kSqrt2OverPi * (x + 0.044715f * x * x * x);

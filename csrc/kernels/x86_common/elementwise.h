@@ -81,8 +81,14 @@ EMBER_X86_UNARY(silu, S::mul(v, M::sigmoid(v)))
     map_backward<S>(saved, gy, gx, n, [](V s, V g) { (void)sizeof(M); return S::mul(g, __VA_ARGS__); }); \
   }
 
-// saved = x
-EMBER_X86_BACKWARD(relu_backward, S::zero_unless(S::gt(s, S::zero()), S::set1(1.0f)))
+// saved = x (or the ReLU's output). ReLU selects rather than multiplies, as torch's threshold_backward: gx = 0
+// where x <= 0 (also for an inf or NaN gy), else gy (also where x is NaN).
+template <class S>
+void relu_backward_kernel(const float* saved, const float* gy, float* gx, int64_t n) {
+  using V = typename S::V;
+  map_backward<S>(saved, gy, gx, n,
+                  [](V s, V g) { return S::select(S::unordered(s, s), g, S::zero_unless(S::gt(s, S::zero()), g)); });
+}
 EMBER_X86_BACKWARD(gelu_backward, [](V x) {
   V e;   // e^{-x^2/2}
   V cdf2 = M::one_plus_erf(S::mul(x, S::set1(kSqrt1_2)), &e);
