@@ -10,6 +10,7 @@ from ._C import matmul, bmm
 from ._C import use_deterministic_algorithms, are_deterministic_algorithms_enabled
 from ._tensor import (tensor, as_tensor, arange, randint, zeros_like, ones_like, empty_like, full_like, rand_like,
                       randn_like, is_tensor, numel)
+from ._float_checks import isnan, isinf, isposinf, isneginf, isfinite, isclose, allclose, nan_to_num
 from ._C import (cat, concatenate, concat, stack, split, chunk, unbind, index_select, masked_select, gather, scatter_add,
                  nonzero)
 from ._C import (max, min, amax, amin, argmax, argmin, var, std, softmax, log_softmax, logsumexp, all, any)
