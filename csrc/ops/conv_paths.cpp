@@ -5,6 +5,7 @@
 // summed in slice order, so dW is bitwise the same for any thread count. A single image (or too little work)
 // runs on one worker with a threaded GEMM.
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -153,6 +154,21 @@ void gemm_backward(const ConvRun& run, const T* x, const T* w, const T* dy, T* d
 }
 
 // ---------------------------------------------------------------- direct (float32, stride 1)
+// Zero-filled scratch planes whose data is 64-byte aligned, so that planes of a multiple of 16 floats start on a
+// cache line (the weight gradient's dY loads are then never split: LeNet conv2's dW ~15% faster).
+class Planes {
+ public:
+  void resize(int64_t floats) {
+    storage_.assign(static_cast<size_t>(floats + 15), 0.0f);
+    offset_ = (64 - reinterpret_cast<uintptr_t>(storage_.data()) % 64) % 64 / sizeof(float);
+  }
+  float* data() { return storage_.data() + offset_; }
+
+ private:
+  std::vector<float> storage_;
+  size_t offset_ = 0;
+};
+
 struct WidePlanes {
   int64_t hp, wp, x_plane, y_plane;
   std::vector<int64_t> tap_offsets;
@@ -209,8 +225,9 @@ void direct_forward(const ConvRun& run, const float* x, const float* w, const fl
     });
   const kernels::DirectStorePlan store = kernels::direct_store_plan(g.OH, g.OW, planes.wp, run.direct->lanes);
   for_each_worker(units, std::min(threads, units), [&](int64_t, int64_t u0, int64_t u1) {
-    std::vector<float> xp(static_cast<size_t>(g.C_in * planes.x_plane));   // zero-filled once: padding stays 0
-    std::vector<float> partial(static_cast<size_t>(g.C_out * round_up(g.OH * planes.wp, kernels::kDirectAlign)));
+    Planes xp, partial;   // zero-filled once: the padding stays 0
+    xp.resize(g.C_in * planes.x_plane);
+    partial.resize(g.C_out * round_up(g.OH * planes.wp, kernels::kDirectAlign));
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t n = u / split.splits;
       int64_t c0, c1;
@@ -264,14 +281,14 @@ void direct_backward(const ConvRun& run, const float* x, const float* w, const f
   std::vector<float> partials(dw ? static_cast<size_t>(workers * w_size) : 0, 0.0f);
   for_each_worker(g.N, workers, [&](int64_t worker, int64_t n0, int64_t n1) {
     const int64_t chunk = std::min<int64_t>(grad_images_per_call(fwd), std::max<int64_t>(n1 - n0, 1));
-    std::vector<float> xp, dyw, dyp, partial;   // zero-filled once: padding and gap columns stay 0
+    Planes xp, dyw, dyp, partial;   // zero-filled once: the padding and gap columns stay 0
     if (dw) {
-      xp.resize(static_cast<size_t>(chunk * g.C_in * fwd.x_plane));
-      dyw.resize(static_cast<size_t>(chunk * g.C_out * fwd.y_plane));
+      xp.resize(chunk * g.C_in * fwd.x_plane);
+      dyw.resize(chunk * g.C_out * fwd.y_plane);
     }
     if (dx) {
-      dyp.resize(static_cast<size_t>(g.C_out * bwd.x_plane));
-      partial.resize(static_cast<size_t>(cig * round_up(g.H * bwd.wp, kernels::kDirectAlign)));
+      dyp.resize(g.C_out * bwd.x_plane);
+      partial.resize(cig * round_up(g.H * bwd.wp, kernels::kDirectAlign));
     }
     for (int64_t n = n0; n < n1; n += chunk) {
       const int64_t images = std::min(chunk, n1 - n);
