@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "ember/threads.h"
@@ -187,6 +188,11 @@ WidePlanes wide_planes(int64_t out_h, int64_t out_w, const ConvGeometry& g) {
   return p;
 }
 
+// Rows [first, second) of an hp-row padded plane that pad_planes fills from h source rows placed at `top`.
+std::pair<int64_t, int64_t> data_rows(int64_t top, int64_t h, int64_t hp) {
+  return {std::max<int64_t>(0, top), std::max<int64_t>(0, std::min(h + top, hp))};
+}
+
 // Work units of the direct forward: each image, split into `splits` output-channel ranges when there are fewer
 // images than threads (whole groups when grouped, else blocks of 8 channels), so batch 1 still uses every core.
 struct ChannelSplit {
@@ -224,6 +230,7 @@ void direct_forward(const ConvRun& run, const float* x, const float* w, const fl
       run.direct->pack_forward_weights(w + first * cig * taps, last - first, cig, taps, w_packed.data() + first * cig * taps);
     });
   const kernels::DirectStorePlan store = kernels::direct_store_plan(g.OH, g.OW, planes.wp, run.direct->lanes);
+  const auto x_rows = data_rows(g.pad_top, g.H, planes.hp);
   for_each_worker(units, std::min(threads, units), [&](int64_t, int64_t u0, int64_t u1) {
     Planes xp, partial;   // zero-filled once: the padding stays 0
     xp.resize(g.C_in * planes.x_plane);
@@ -240,6 +247,7 @@ void direct_forward(const ConvRun& run, const float* x, const float* w, const fl
       for_each_call(u % split.splits, [&](int64_t grp, int64_t first, int64_t last) {
         kernels::DirectForwardArgs a{xp.data() + grp * cig * planes.x_plane, cig, planes.x_plane,
                                      w_packed.data() + first * cig * taps, planes.tap_offsets.data(), taps,
+                                     planes.wp, g.KW, g.dilation_h, x_rows.first, x_rows.second,
                                      y + (n * g.C_out + first) * g.out_plane(), last - first, g.out_plane(),
                                      g.OH * planes.wp, store.mask.data(), store.offset.data(),
                                      bias ? bias + first : nullptr, run.relu, partial.data()};
@@ -262,6 +270,8 @@ void direct_backward(const ConvRun& run, const float* x, const float* w, const f
   const WidePlanes fwd = wide_planes(g.OH, g.OW, g);   // x planes and wide dy planes for dW
   const WidePlanes bwd = wide_planes(g.H, g.W, g);      // padded dy planes and the dX layout
   const kernels::DirectStorePlan dx_store = kernels::direct_store_plan(g.H, g.W, bwd.wp, run.direct->lanes);
+  const int64_t dy_top = (g.KH - 1) * g.dilation_h - g.pad_top;   // where pad_planes puts dY's first row
+  const auto dy_rows = data_rows(dy_top, g.OH, bwd.hp);
   // dX is the stride-1 convolution of dY padded by (K-1)*d - pad with the flipped, transposed weights.
   std::vector<float> w_flipped, w_packed;
   if (dx) {
@@ -310,11 +320,11 @@ void direct_backward(const ConvRun& run, const float* x, const float* w, const f
       if (dx) {
         for (int64_t i = 0; i < images; ++i) {
           kernels::pad_planes(dy + (n + i) * g.C_out * g.out_plane(), g.C_out, g.OH, g.OW, dyp.data(), bwd.x_plane,
-                              bwd.hp, bwd.wp, (g.KH - 1) * g.dilation_h - g.pad_top,
-                              (g.KW - 1) * g.dilation_w - g.pad_left);
+                              bwd.hp, bwd.wp, dy_top, (g.KW - 1) * g.dilation_w - g.pad_left);
           for (int64_t grp = 0; grp < g.groups; ++grp) {
             kernels::DirectForwardArgs a{dyp.data() + grp * cog * bwd.x_plane, cog, bwd.x_plane,
                                          w_packed.data() + grp * cig * cog * taps, bwd.tap_offsets.data(), taps,
+                                         bwd.wp, g.KW, g.dilation_h, dy_rows.first, dy_rows.second,
                                          dx + ((n + i) * g.C_in + grp * cig) * g.in_plane(), cig, g.in_plane(),
                                          g.H * bwd.wp, dx_store.mask.data(), dx_store.offset.data(), nullptr, false,
                                          partial.data()};

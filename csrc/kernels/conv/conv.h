@@ -59,8 +59,11 @@ struct DirectForwardArgs {
   const float* x;              // (c_in, x_plane) padded input planes, each followed by kDirectSlack zeros
   int64_t c_in, x_plane;
   const float* w;              // (c_out, c_in, taps) weights, as pack_forward_weights packs these c_out channels
-  const int64_t* tap_offsets;  // (taps): kh * dilation_h * wp + kw * dilation_w
+  const int64_t* tap_offsets;  // (taps): kh * dilation_h * wp + kw * dilation_w, kh-major
   int64_t taps;
+  // Plane rows outside [data_row_begin, data_row_end) are zero padding: a block skips the tap rows (kh; each
+  // taps_per_row taps, row_dilation plane rows apart) that read only those, for all its output rows.
+  int64_t wp, taps_per_row, row_dilation, data_row_begin, data_row_end;
   float* y;                    // (c_out, y_channel) outputs: act(sum over ci, taps of w * x + bias)
   int64_t c_out, y_channel;
   int64_t positions;           // wide positions computed: rows * wp
