@@ -227,7 +227,8 @@ void direct_forward(const ConvRun& run, const float* x, const float* w, const fl
   std::vector<float> w_packed(static_cast<size_t>(g.C_out * cig * taps));
   for (int64_t s = 0; s < split.splits; ++s)
     for_each_call(s, [&](int64_t, int64_t first, int64_t last) {
-      run.direct->pack_forward_weights(w + first * cig * taps, last - first, cig, taps, w_packed.data() + first * cig * taps);
+      const int64_t at = first * cig * taps;
+      run.direct->pack_forward_weights(w + at, last - first, cig, taps, w_packed.data() + at);
     });
   const kernels::DirectStorePlan store = kernels::direct_store_plan(g.OH, g.OW, planes.wp, run.direct->lanes);
   const auto x_rows = data_rows(g.pad_top, g.H, planes.hp);
