@@ -55,4 +55,3 @@ class Linear(Module):
 
 
 RELU_FUSABLE.add(Linear)
-
