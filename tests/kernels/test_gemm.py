@@ -109,6 +109,27 @@ def test_deep_k_and_wide_n_blocks(isa):
 
 
 @pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_narrow_n_paths(isa, trans_a, trans_b):
+    """N <= 12 runs as dot products along K when A's rows are contiguous (AVX-512), else N <= MR with M >= NR
+    runs as C^T = B^T A^T (row-major A read in place, the last partial sliver packed): every N up to the tile
+    height, M off the sliver width, K off the vector width and across KC blocks, all layouts."""
+    rng = np.random.default_rng(8)
+    mr = _C._sgemm_kernel(isa)["mr"]
+    layouts = ["c", "f", "view"]
+    for N in range(1, mr + 1):
+        M, K = [33, 70, 101, 64][N % 4], [16, 37, 129][N % 3]
+        lay = (layouts[N % 3], layouts[(N + trans_a) % 3], layouts[(N + 2 * trans_b) % 3])
+        check_sgemm(rng, M, N, K, isa, trans_a, trans_b, lay)
+        check_sgemm(rng, M, N, K, isa, trans_a, trans_b, lay[::-1], alpha=-0.5, beta=0.75, bias=True, act="gelu")
+    check_sgemm(rng, 97, mr, 901, isa, trans_a, trans_b, beta=0.5, bias=True, act="relu")
+    check_sgemm(rng, 2500, min(10, mr), 600, isa, trans_a, trans_b, threads=2)
+    # Column-major C with few rows: the flipped problem is narrow and its bias runs per row.
+    check_sgemm(rng, 7, 50, 40, isa, trans_a, trans_b, ("c", "c", "f"), beta=0.5, bias=True, act="gelu_tanh")
+
+
+@pytest.mark.parametrize("isa", ISAS)
 def test_threads_do_not_change_results(isa):
     rng = np.random.default_rng(5)
     a = rng.standard_normal((300, 257)).astype(np.float32)
@@ -117,6 +138,12 @@ def test_threads_do_not_change_results(isa):
     c2 = np.empty((300, 190), np.float32)
     _C._sgemm(a, b, c1, isa=isa, threads=1)
     _C._sgemm(a, b, c2, isa=isa, threads=2)
+    np.testing.assert_array_equal(c1, c2)
+    narrow = rng.standard_normal((3000, 10)).astype(np.float32)   # the transposed narrow-N path, split over M
+    c1, c2 = np.empty((3000, 10), np.float32), np.empty((3000, 10), np.float32)
+    big = rng.standard_normal((3000, 1000)).astype(np.float32)
+    _C._sgemm(big, narrow[:1000], c1, isa=isa, threads=1)
+    _C._sgemm(big, narrow[:1000], c2, isa=isa, threads=2)
     np.testing.assert_array_equal(c1, c2)
 
 

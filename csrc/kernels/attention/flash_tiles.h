@@ -93,6 +93,7 @@ void packed_product(const SgemmConfig& cfg, int64_t m, int64_t n, int64_t k, flo
   const int MR = cfg.mr, NR = cfg.nr;
   SgemmTile t;
   t.a_packed = false;
+  t.b_k_stride = 0;
   t.a_row_stride = a_rs;
   t.a_k_stride = a_ks;
   t.c_row_stride = c_rs;

@@ -18,6 +18,8 @@ struct SgemmTile {
                              //   and rows >= m are never read
   const float* b;            // packed B sliver (k x NR), 64-byte aligned: element (p, j) at b[p * NR + j],
                              //   columns >= n zero
+  int64_t b_k_stride;        // 0 for a packed sliver; else B read in place: element (p, j) at
+                             //   b[p * b_k_stride + j], any alignment, and n == NR
   float* c;                  // C tile (m x n): element (i, j) at c[i * c_row_stride + j]
   int64_t c_row_stride;
   int m, n;                  // valid rows (1..MR) and columns (1..NR)
@@ -42,16 +44,37 @@ using SgemmPackColMajorA = void (*)(const float* a, int64_t csA, int64_t mc, int
 using SgemmPackRowMajorB = void (*)(const float* b, int64_t rsB, int64_t kc, int64_t nc, int64_t s_begin,
                                     int64_t s_end, float* packed);
 
+// A product with few columns (N <= the kernel's max_n, a classifier head) whose A rows and B columns are both
+// contiguous along K: C (m, n) = act(alpha * A B + beta * C + bias) as m x n dot products over K. A row i at
+// a + i * a_row_stride, B column j at bt + j * bt_col_stride; C (i, j) at c[i * c_row_stride + j].
+struct SgemmDotBlock {
+  int64_t m, n, k;
+  const float* a; int64_t a_row_stride;
+  const float* bt; int64_t bt_col_stride;
+  float* c; int64_t c_row_stride;
+  float alpha, beta;         // beta == 0 never reads C
+  const float* bias;         // bias[j] per column, or bias[i] per row when bias_per_row; or null
+  bool bias_per_row;
+  GemmActivation act;
+};
+using SgemmDotKernel = void (*)(const SgemmDotBlock& block);
+// Packs a row-major B (k x n, element (p, j) at b[p * rsB + j], n <= 16) for SgemmDotBlock: (j, p) at bt[j * k + p].
+using SgemmPackDotB = void (*)(const float* b, int64_t rsB, int64_t k, int n, float* bt);
+
 // A micro-kernel with its tile and the cache blocking tuned for it (see kernels/gemm/sgemm.cpp).
 struct SgemmConfig {
   SgemmMicroKernel kernel = nullptr;
   const char* name = "";
   int mr = 1, nr = 1;        // tile rows and columns
   int kc = 256, mc = 128, nc = 4096;   // K block (B sliver in L1), M block (A block in L2), N block (B panel)
+  int64_t rows_outer_panel_bytes = 0;  // B panels up to this size are walked row tile by row tile (sgemm.cpp)
   SgemmPackRowMajorA pack_a_row_major = nullptr;
   SgemmPackColMajorB pack_b_col_major = nullptr;
   SgemmPackColMajorA pack_a_col_major = nullptr;
   SgemmPackRowMajorB pack_b_row_major = nullptr;
+  SgemmDotKernel dot = nullptr;   // optional narrow-N path (SgemmDotBlock), for n <= dot_max_n
+  int dot_max_n = 0;
+  SgemmPackDotB pack_dot_b = nullptr;
 };
 
 }  // namespace kernels

@@ -29,7 +29,7 @@ float activate(float v, GemmActivation act) {
 void sgemm_ref_4x8(const SgemmTile& t) {
   float acc[kMR][kNR] = {};
   for (int64_t p = 0; p < t.k; ++p) {
-    const float* b = t.b + p * kNR;
+    const float* b = t.b + p * (t.b_k_stride ? t.b_k_stride : kNR);
     for (int i = 0; i < t.m; ++i) {
       float a = t.a[i * t.a_row_stride + p * t.a_k_stride];
       for (int j = 0; j < kNR; ++j) acc[i][j] += a * b[j];

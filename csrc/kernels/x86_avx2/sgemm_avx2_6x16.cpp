@@ -1,7 +1,8 @@
 // AVX2+FMA sgemm micro-kernel sgemm_avx2_6x16: a 6x16 tile of C in 12 ymm accumulators (6 rows x 2 vectors),
-// A broadcast from a packed or strided sliver, B from the packed sliver, k loop unrolled by 4. Edge tiles use
-// masked loads/stores (no scalar tail); alpha, beta, bias and ReLU/GELU are applied in registers. A tile with
-// n <= 8 runs a 6x8 variant (6 accumulators) so skinny N does not pay for the padding. Also the FMA probe.
+// A broadcast from a packed or strided sliver, B from the packed sliver (or in place), k loop unrolled by 4.
+// Edge tiles use masked loads/stores (no scalar tail); alpha, beta, bias and ReLU/GELU are applied in registers.
+// A tile with n <= 8 runs a 6x8 variant (6 accumulators) so skinny N does not pay for the padding. Also the
+// FMA probe.
 #include <immintrin.h>
 
 #include <chrono>
@@ -112,8 +113,9 @@ inline void store_tile(const SgemmTile& t, __m256 (&acc)[kMR][NV]) {
   }
 }
 
-// NV = vectors of 8 columns computed (1 or 2); kPackedA: A sliver packed (element (i, p) at a[p*MR + i]).
-template <int NV, bool kPackedA>
+// NV = vectors of 8 columns computed (1 or 2); kPackedA: A sliver packed (element (i, p) at a[p*MR + i]);
+// kPackedB: B a packed sliver, else read in place (b_k_stride floats a k step, unaligned).
+template <int NV, bool kPackedA, bool kPackedB = true>
 void tile_kernel(const SgemmTile& t) {
   __m256 acc[kMR][NV];
 #pragma GCC unroll 6
@@ -127,7 +129,7 @@ void tile_kernel(const SgemmTile& t) {
   }
 
   const float* b = t.b;
-  const int64_t k = t.k;
+  const int64_t k = t.k, b_step = kPackedB ? kNR : t.b_k_stride;
   if (kPackedA || (t.a_row_stride == 1 && t.m == kMR)) {
     // A packed, or a full column-major sliver (a transposed view, as X^T in X^T dY): 6 contiguous floats
     // a k step from one pointer, the next step a_step floats on (prefetched 8 steps ahead when strided).
@@ -136,8 +138,8 @@ void tile_kernel(const SgemmTile& t) {
 #pragma GCC unroll 4
     for (int64_t p = 0; p < k; ++p) {
       _mm_prefetch(reinterpret_cast<const char*>(a + ahead), _MM_HINT_T0);
-      const __m256 b0 = _mm256_load_ps(b);
-      const __m256 b1 = NV > 1 ? _mm256_load_ps(b + 8) : b0;
+      const __m256 b0 = kPackedB ? _mm256_load_ps(b) : _mm256_loadu_ps(b);
+      const __m256 b1 = NV == 1 ? b0 : kPackedB ? _mm256_load_ps(b + 8) : _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
       for (int i = 0; i < kMR; ++i) {
         const __m256 ai = _mm256_broadcast_ss(a + i);
@@ -145,7 +147,7 @@ void tile_kernel(const SgemmTile& t) {
         if (NV > 1) acc[i][NV - 1] = _mm256_fmadd_ps(ai, b1, acc[i][NV - 1]);
       }
       a += a_step;
-      b += kNR;
+      b += b_step;
     }
   } else {
     // Rows past m point at row 0 (valid memory); their results are never stored.
@@ -156,8 +158,8 @@ void tile_kernel(const SgemmTile& t) {
     int64_t offset = 0;
 #pragma GCC unroll 4
     for (int64_t p = 0; p < k; ++p) {
-      const __m256 b0 = _mm256_load_ps(b);
-      const __m256 b1 = NV > 1 ? _mm256_load_ps(b + 8) : b0;
+      const __m256 b0 = kPackedB ? _mm256_load_ps(b) : _mm256_loadu_ps(b);
+      const __m256 b1 = NV == 1 ? b0 : kPackedB ? _mm256_load_ps(b + 8) : _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
       for (int i = 0; i < kMR; ++i) {
         const __m256 ai = _mm256_broadcast_ss(rows[i] + offset);
@@ -165,7 +167,7 @@ void tile_kernel(const SgemmTile& t) {
         if (NV > 1) acc[i][NV - 1] = _mm256_fmadd_ps(ai, b1, acc[i][NV - 1]);
       }
       offset += ks;
-      b += kNR;
+      b += b_step;
     }
   }
   store_tile<NV>(t, acc);
@@ -260,6 +262,11 @@ void pack_b_row_major_16(const float* b, int64_t rsB, int64_t kc, int64_t nc, in
 }
 
 void sgemm_avx2_6x16(const SgemmTile& t) {
+  if (t.b_k_stride) {   // B in place: always a full tile width
+    if (t.a_packed) tile_kernel<2, true, false>(t);
+    else tile_kernel<2, false, false>(t);
+    return;
+  }
   if (t.n > 8) {
     if (t.a_packed) tile_kernel<2, true>(t);
     else tile_kernel<2, false>(t);
@@ -309,6 +316,7 @@ void fill_gemm(Table& t) {
   c.kc = 384;
   c.mc = 144;
   c.nc = 4080;
+  c.rows_outer_panel_bytes = 256 << 10;   // B panels within 256 KiB stay in the L2 across row tiles
   c.pack_a_row_major = pack_a_row_major_6;
   c.pack_b_col_major = pack_b_col_major_16;
   c.pack_a_col_major = pack_a_col_major_6;

@@ -1,7 +1,7 @@
 // AVX-512 sgemm micro-kernel sgemm_avx512_12x32: the AVX2 6x16 kernel's logic with zmm registers, a 12x32
 // tile in 24 accumulators (12 rows x 2 vectors), A broadcast from a packed or strided sliver, B from the
-// packed sliver. Edge tiles use mask registers; alpha, beta, bias and ReLU/GELU are applied in registers.
-// A tile with n <= 16 runs a 12x16 variant. Also the FMA probe for zmm.
+// packed sliver (or read in place). Edge tiles use mask registers; alpha, beta, bias and ReLU/GELU are applied
+// in registers. A tile with n <= 16 runs a 12x16 variant. Also the FMA probe for zmm.
 // GCC 12 warns about _mm512_undefined_* inside its own intrinsic headers (a known false positive).
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -14,7 +14,7 @@
 #include "ember/threads.h"
 
 #include "kernels/kernels.h"
-#include "kernels/x86_avx512/fast_exp.h"
+#include "kernels/x86_avx512/gemm_shared.h"
 
 namespace ember {
 namespace kernels {
@@ -22,41 +22,6 @@ namespace avx512 {
 namespace {
 
 constexpr int kMR = 12, kNR = 32;
-
-
-// 0.5 x (1 + erf(x / sqrt 2)) with erfc(z) = t P(t) e^{-z^2}, t = 1 / (1 + 0.3275911 z) (|error| < 2e-7).
-inline __m512 gelu_erf_ps(__m512 x) {
-  __m512 z = _mm512_abs_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f)));
-  __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(z, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
-  __m512 p = _mm512_set1_ps(1.061405429f);
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
-  __m512 erfc = _mm512_mul_ps(_mm512_mul_ps(p, t), exp_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), z), z)));
-  // 1 + erf(x/sqrt2) = erfc(|z|) for x < 0, 2 - erfc(|z|) for x >= 0.
-  __mmask16 negative = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
-  __m512 one_plus_erf = _mm512_mask_blend_ps(negative, _mm512_sub_ps(_mm512_set1_ps(2.0f), erfc), erfc);
-  return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), one_plus_erf);
-}
-
-// 0.5 x (1 + tanh(u)) = x / (1 + e^{-2u}), u = sqrt(2/pi) (x + 0.044715 x^3).
-inline __m512 gelu_tanh_ps(__m512 x) {
-  __m512 x2 = _mm512_mul_ps(x, x);
-  __m512 u = _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.79788456080286536f)),
-                           _mm512_fmadd_ps(x2, _mm512_set1_ps(0.044715f), _mm512_set1_ps(1.0f)));
-  __m512 e = exp_ps(_mm512_mul_ps(u, _mm512_set1_ps(-2.0f)));
-  return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
-}
-
-inline __m512 activate(__m512 v, GemmActivation act) {
-  switch (act) {
-    case GemmActivation::Relu: return _mm512_max_ps(_mm512_setzero_ps(), v);   // NaN stays NaN, as torch.relu
-    case GemmActivation::Gelu: return gelu_erf_ps(v);
-    case GemmActivation::GeluTanh: return gelu_tanh_ps(v);
-    default: return v;
-  }
-}
 
 // C tile = act(alpha * acc + beta * C + bias) for the valid m x n part (fully unrolled: constant indices).
 template <int NV>
@@ -109,8 +74,9 @@ inline void store_tile(const SgemmTile& t, __m512 (&acc)[kMR][NV]) {
   }
 }
 
-// NV = vectors of 16 columns computed (1 or 2); kPackedA: A sliver packed (element (i, p) at a[p*MR + i]).
-template <int NV, bool kPackedA>
+// NV = vectors of 16 columns computed (1 or 2); kPackedA: A sliver packed (element (i, p) at a[p*MR + i]);
+// kPackedB: B a packed sliver, else read in place (b_k_stride floats a k step, unaligned).
+template <int NV, bool kPackedA, bool kPackedB = true>
 void tile_kernel(const SgemmTile& t) {
   __m512 acc[kMR][NV];
 #pragma GCC unroll 12
@@ -124,7 +90,7 @@ void tile_kernel(const SgemmTile& t) {
   }
 
   const float* b = t.b;
-  const int64_t k = t.k;
+  const int64_t k = t.k, b_step = kPackedB ? kNR : t.b_k_stride;
   if (kPackedA || (t.a_row_stride == 1 && t.m == kMR)) {
     // A packed, or a full column-major sliver (a transposed view, as X^T in X^T dY): 12 contiguous floats
     // a k step from one pointer, the next step a_step floats on (prefetched 8 steps ahead when strided).
@@ -133,8 +99,8 @@ void tile_kernel(const SgemmTile& t) {
 #pragma GCC unroll 4
     for (int64_t p = 0; p < k; ++p) {
       _mm_prefetch(reinterpret_cast<const char*>(a + ahead), _MM_HINT_T0);
-      const __m512 b0 = _mm512_load_ps(b);
-      const __m512 b1 = NV > 1 ? _mm512_load_ps(b + 16) : b0;
+      const __m512 b0 = kPackedB ? _mm512_load_ps(b) : _mm512_loadu_ps(b);
+      const __m512 b1 = NV == 1 ? b0 : kPackedB ? _mm512_load_ps(b + 16) : _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 12
       for (int i = 0; i < kMR; ++i) {
         const __m512 ai = _mm512_set1_ps(a[i]);
@@ -142,7 +108,7 @@ void tile_kernel(const SgemmTile& t) {
         if (NV > 1) acc[i][NV - 1] = _mm512_fmadd_ps(ai, b1, acc[i][NV - 1]);
       }
       a += a_step;
-      b += kNR;
+      b += b_step;
     }
   } else {
     // Rows past m point at row 0 (valid memory); their results are never stored.
@@ -153,8 +119,8 @@ void tile_kernel(const SgemmTile& t) {
     int64_t offset = 0;
 #pragma GCC unroll 2
     for (int64_t p = 0; p < k; ++p) {
-      const __m512 b0 = _mm512_load_ps(b);
-      const __m512 b1 = NV > 1 ? _mm512_load_ps(b + 16) : b0;
+      const __m512 b0 = kPackedB ? _mm512_load_ps(b) : _mm512_loadu_ps(b);
+      const __m512 b1 = NV == 1 ? b0 : kPackedB ? _mm512_load_ps(b + 16) : _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 12
       for (int i = 0; i < kMR; ++i) {
         const __m512 ai = _mm512_set1_ps(rows[i][offset]);
@@ -162,37 +128,10 @@ void tile_kernel(const SgemmTile& t) {
         if (NV > 1) acc[i][NV - 1] = _mm512_fmadd_ps(ai, b1, acc[i][NV - 1]);
       }
       offset += ks;
-      b += kNR;
+      b += b_step;
     }
   }
   store_tile<NV>(t, acc);
-}
-
-// 16x16 transpose of r[0..15] in place (unpack 32-bit, unpack 64-bit, then two 128-bit lane shuffles).
-inline void transpose16x16(__m512 (&r)[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-    r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-    r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-    r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-  }
-  for (int i = 0; i < 4; ++i) {
-    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
-    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
-    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
-    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
-  }
-  for (int i = 0; i < 4; ++i) {
-    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
-    r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
-    r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
-  }
 }
 
 // Row-major A block (mc, kc) into 12-row slivers: 16 k steps at a time, 12 row loads + one transpose.
@@ -274,6 +213,11 @@ void pack_b_row_major_32(const float* b, int64_t rsB, int64_t kc, int64_t nc, in
 }
 
 void sgemm_avx512_12x32(const SgemmTile& t) {
+  if (t.b_k_stride) {   // B in place: always a full tile width
+    if (t.a_packed) tile_kernel<2, true, false>(t);
+    else tile_kernel<2, false, false>(t);
+    return;
+  }
   if (t.n > 16) {
     if (t.a_packed) tile_kernel<2, true>(t);
     else tile_kernel<2, false>(t);
@@ -309,6 +253,10 @@ double fma_peak_gflops(int threads) {
 
 }  // namespace
 
+// sgemm_avx512_dot.cpp
+void sgemm_dot(const SgemmDotBlock& block);
+void pack_dot_b(const float* b, int64_t rsB, int64_t k, int n, float* bt);
+
 void fill_gemm(Table& t) {
   SgemmConfig c;
   c.kernel = sgemm_avx512_12x32;
@@ -321,10 +269,14 @@ void fill_gemm(Table& t) {
   c.kc = 384;
   c.mc = 240;
   c.nc = 4096;
+  c.rows_outer_panel_bytes = 1 << 20;   // B panels within 1 MiB stay in the L2 across row tiles
   c.pack_a_row_major = pack_a_row_major_12;
   c.pack_b_col_major = pack_b_col_major_32;
   c.pack_a_col_major = pack_a_col_major_12;
   c.pack_b_row_major = pack_b_row_major_32;
+  c.dot = sgemm_dot;
+  c.dot_max_n = 12;
+  c.pack_dot_b = pack_dot_b;
   t.sgemm = c;
   t.fma_peak_gflops = fma_peak_gflops;
 }
