@@ -51,8 +51,8 @@ MatrixArg<T> matrix_arg(const py::array& arr, bool transposed, bool writable, co
 
 template <typename T>
 void gemm_hook(const py::array& a, const py::array& b, py::array& c, double alpha, double beta, bool trans_a,
-               bool trans_b, const std::string& isa, const py::object& bias, const std::string& activation,
-               int threads, const char* op) {
+               bool trans_b, const std::string& isa, const py::object& bias, bool bias_per_row,
+               const std::string& activation, int threads, const char* op) {
   MatrixArg<T> A = matrix_arg<T>(a, trans_a, false, op, "a"), B = matrix_arg<T>(b, trans_b, false, op, "b"),
                C = matrix_arg<T>(c, false, true, op, "c");
   EMBER_CHECK(A.cols == B.rows && C.rows == A.rows && C.cols == B.cols, ValueError, op, ": shapes (", A.rows, ", ",
@@ -66,9 +66,11 @@ void gemm_hook(const py::array& a, const py::array& b, py::array& c, double alph
   py::array_t<T, py::array::c_style | py::array::forcecast> bias_arr;
   if (!bias.is_none()) {
     bias_arr = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(bias);
-    EMBER_CHECK(bias_arr && bias_arr.ndim() == 1 && bias_arr.shape(0) == C.cols, ValueError, op,
-                ": bias must be 1-D of length ", C.cols);
+    const int64_t length = bias_per_row ? C.rows : C.cols;
+    EMBER_CHECK(bias_arr && bias_arr.ndim() == 1 && bias_arr.shape(0) == length, ValueError, op,
+                ": bias must be 1-D of length ", length);
     ep.bias = bias_arr.data();
+    ep.bias_per_row = bias_per_row;
   }
   const bool use_ep = ep.bias || ep.act != kernels::GemmActivation::None;
   if constexpr (sizeof(T) == 4) {
@@ -110,18 +112,21 @@ void bind_linalg(py::module_& m) {
   m.def(
       "_sgemm",
       [](const py::array& a, const py::array& b, py::array& c, double alpha, double beta, bool trans_a, bool trans_b,
-         const std::string& isa, const py::object& bias, const std::string& activation, int threads) {
-        gemm_hook<float>(a, b, c, alpha, beta, trans_a, trans_b, isa, bias, activation, threads, "_sgemm");
+         const std::string& isa, const py::object& bias, const std::string& activation, int threads,
+         bool bias_per_row) {
+        gemm_hook<float>(a, b, c, alpha, beta, trans_a, trans_b, isa, bias, bias_per_row, activation, threads,
+                         "_sgemm");
       },
       py::arg("a"), py::arg("b"), py::arg("c"), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
       py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("isa") = "", py::arg("bias") = py::none(),
-      py::arg("activation") = "none", py::arg("threads") = 0,
-      "Test hook: c = act(alpha op(a) op(b) + beta c + bias) in place with the raw sgemm of a forced ISA level.");
+      py::arg("activation") = "none", py::arg("threads") = 0, py::arg("bias_per_row") = false,
+      "Test hook: c = act(alpha op(a) op(b) + beta c + bias) in place with the raw sgemm of a forced ISA level\n"
+      "(bias per column, or per row when bias_per_row).");
   m.def(
       "_dgemm",
       [](const py::array& a, const py::array& b, py::array& c, double alpha, double beta, bool trans_a, bool trans_b,
          const py::object& bias, const std::string& activation) {
-        gemm_hook<double>(a, b, c, alpha, beta, trans_a, trans_b, "", bias, activation, 0, "_dgemm");
+        gemm_hook<double>(a, b, c, alpha, beta, trans_a, trans_b, "", bias, false, activation, 0, "_dgemm");
       },
       py::arg("a"), py::arg("b"), py::arg("c"), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
       py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("bias") = py::none(),

@@ -33,7 +33,7 @@ def operand(rng, rows, cols, layout, dtype=np.float32):
 
 
 def check_sgemm(rng, M, N, K, isa, trans_a=False, trans_b=False, layouts=("c", "c", "c"), alpha=1.0, beta=0.0,
-                bias=False, act="none", threads=0, dtype=np.float32):
+                bias=False, act="none", threads=0, dtype=np.float32, bias_per_row=False):
     a = operand(rng, K, M, layouts[0], dtype) if trans_a else operand(rng, M, K, layouts[0], dtype)
     b = operand(rng, N, K, layouts[1], dtype) if trans_b else operand(rng, K, N, layouts[1], dtype)
     c = operand(rng, M, N, layouts[2], dtype)
@@ -41,16 +41,16 @@ def check_sgemm(rng, M, N, K, isa, trans_a=False, trans_b=False, layouts=("c", "
     if beta == 0.0:
         c[...] = np.nan   # beta == 0 must not read C
         c_before[...] = 0.0
-    bias_vec = rng.standard_normal(N).astype(dtype) if bias else None
+    bias_vec = rng.standard_normal(M if bias_per_row else N).astype(dtype) if bias else None
     a64 = (a.T if trans_a else a).astype(np.float64)
     b64 = (b.T if trans_b else b).astype(np.float64)
     expected = alpha * (a64 @ b64) + beta * c_before
     if bias:
-        expected = expected + bias_vec.astype(np.float64)
+        expected = expected + (bias_vec.astype(np.float64)[:, None] if bias_per_row else bias_vec.astype(np.float64))
     expected = activate(expected, act)
     scale = np.abs(alpha) * (np.abs(a64) @ np.abs(b64)) + np.abs(beta * c_before) + 1.0
     if dtype == np.float32:
-        _C._sgemm(a, b, c, alpha, beta, trans_a, trans_b, isa, bias_vec, act, threads)
+        _C._sgemm(a, b, c, alpha, beta, trans_a, trans_b, isa, bias_vec, act, threads, bias_per_row)
         tol = 2e-6
     else:
         _C._dgemm(a, b, c, alpha, beta, trans_a, trans_b, bias_vec, act)
@@ -127,6 +127,10 @@ def test_narrow_n_paths(isa, trans_a, trans_b):
     check_sgemm(rng, 2500, min(10, mr), 600, isa, trans_a, trans_b, threads=2)
     # Column-major C with few rows: the flipped problem is narrow and its bias runs per row.
     check_sgemm(rng, 7, 50, 40, isa, trans_a, trans_b, ("c", "c", "f"), beta=0.5, bias=True, act="gelu_tanh")
+    # A per-row bias (as convolution's), and more rows than one scratch block of the transposed path (8192).
+    check_sgemm(rng, 70, 9, 40, isa, trans_a, trans_b, beta=0.5, bias=True, bias_per_row=True, act="relu")
+    check_sgemm(rng, 8300, 3, 20, isa, trans_a, trans_b, ("view", "c", "c"), beta=0.5, bias=True, bias_per_row=True)
+    check_sgemm(rng, 3000, 8, 300, isa, trans_a, trans_b, bias=True, bias_per_row=True, threads=2)
 
 
 @pytest.mark.parametrize("isa", ISAS)

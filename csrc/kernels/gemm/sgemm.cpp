@@ -227,23 +227,30 @@ void run(const Problem& p, const SgemmConfig& cfg, int max_threads) {
 // N <= MR (a classifier head): a tile then uses N of the NR columns it computes, and every FMA waits on its
 // own A broadcast. C^T = B^T A^T puts the N columns in the tile's rows instead (N of MR used, B's values
 // broadcast, A streamed in full vectors: ~2.5x fewer cycles per k step), into a scratch C^T that is then
-// transposed into C. beta and the epilogue act on the scratch (the bias then runs along its rows).
+// transposed into C, kNarrowRows rows of C at a time (the scratch stays <= 384 KiB). beta and the epilogue
+// act on the scratch (the bias then runs along its rows).
+constexpr int64_t kNarrowRows = 8192;
 thread_local AlignedBuffer t_transposed_c;
 
 void run_narrow(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t rsA, int64_t csA,
                 const float* B, int64_t rsB, int64_t csB, float beta, float* C, int64_t rsC,
                 const Epilogue<float>* ep, const SgemmConfig& cfg, int max_threads) {
-  float* ct = t_transposed_c.get(static_cast<size_t>(N * M));
-  if (beta != 0.0f)
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) ct[j * M + i] = C[i * rsC + j];
+  float* ct = t_transposed_c.get(static_cast<size_t>(N * std::min(M, kNarrowRows)));
   Epilogue<float> flipped;
   if (ep) { flipped = *ep; flipped.bias_per_row = !ep->bias_per_row; }
-  // Each B (= A^T) sliver meets one row tile of C^T: a row-major A is read in place rather than packed.
-  Problem p{N, M, K, alpha, B, csB, rsB, A, csA, rsA, beta, ct, M, ep ? &flipped : nullptr, true};
-  run(p, cfg, max_threads);
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) C[i * rsC + j] = ct[j * M + i];
+  for (int64_t m0 = 0; m0 < M; m0 += kNarrowRows) {
+    const int64_t m = std::min(kNarrowRows, M - m0);
+    float* c = C + m0 * rsC;
+    if (beta != 0.0f)
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < N; ++j) ct[j * m + i] = c[i * rsC + j];
+    if (ep && ep->bias && ep->bias_per_row) flipped.bias = ep->bias + m0;
+    // Each B (= A^T) sliver meets one row tile of C^T: a row-major A is read in place rather than packed.
+    Problem p{N, m, K, alpha, B, csB, rsB, A + m0 * rsA, csA, rsA, beta, ct, m, ep ? &flipped : nullptr, true};
+    run(p, cfg, max_threads);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < N; ++j) c[i * rsC + j] = ct[j * m + i];
+  }
 }
 
 // N <= dot_max_n with A's rows contiguous along K: dot products (SgemmDotBlock) over row ranges, B^T read in
@@ -328,7 +335,8 @@ void sgemm_with(const Table& table, int max_threads, int64_t M, int64_t N, int64
       }
     return;
   }
-  if (table.sgemm.dot && N <= table.sgemm.dot_max_n && csA == 1 && K >= 32)
+  // A packed B^T (N x K) is kept per thread up to 4 Mi floats; a deeper K takes the transposed path.
+  if (table.sgemm.dot && N <= table.sgemm.dot_max_n && csA == 1 && K >= 32 && (rsB == 1 || N * K <= (1 << 22)))
     return run_dot(M, N, K, alpha, A, rsA, B, rsB, csB, beta, C, rsC, ep, table.sgemm, max_threads);
   if (N <= table.sgemm.mr && M >= table.sgemm.nr && K >= 16 && table.sgemm.mr < table.sgemm.nr)
     return run_narrow(M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, ep, table.sgemm, max_threads);
