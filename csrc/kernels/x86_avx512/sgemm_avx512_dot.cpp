@@ -75,7 +75,8 @@ void pack_dot_b(const float* b, int64_t rsB, int64_t k, int n, float* bt) {
   for (int64_t p0 = 0; p0 < k; p0 += 16) {
     const int rows = static_cast<int>(std::min<int64_t>(16, k - p0));
     __m512 r[16];
-    for (int q = 0; q < 16; ++q) r[q] = q < rows ? _mm512_maskz_loadu_ps(cols, b + (p0 + q) * rsB) : _mm512_setzero_ps();
+    for (int q = 0; q < 16; ++q)
+      r[q] = q < rows ? _mm512_maskz_loadu_ps(cols, b + (p0 + q) * rsB) : _mm512_setzero_ps();
     transpose16x16(r);
     const __mmask16 keep = static_cast<__mmask16>((1u << rows) - 1u);
     for (int j = 0; j < n; ++j) _mm512_mask_storeu_ps(bt + j * k + p0, keep, r[j]);
