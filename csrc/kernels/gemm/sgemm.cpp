@@ -279,15 +279,17 @@ void run_dot(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64
   }
   const int threads = in_parallel_region() || 2.0 * M * N * K < kSingleThreadFlops
                           ? 1 : static_cast<int>(std::min<int64_t>(max_threads, ceil_div(M, 16)));
+  constexpr int64_t kRowStep = 4;   // threads take whole steps of the kernel's row groups
   parallel_tasks(threads, threads, [&](int64_t task) {
     int64_t begin, end;
-    split(ceil_div(M, 4), threads, static_cast<int>(task), begin, end);
+    split(ceil_div(M, kRowStep), threads, static_cast<int>(task), begin, end);
+    const int64_t r0 = std::min(M, begin * kRowStep), r1 = std::min(M, end * kRowStep);
+    if (r1 <= r0) return;
     SgemmDotBlock part = d;
-    part.m = std::min(M, end * 4) - std::min(M, begin * 4);
-    if (part.m <= 0) return;
-    part.a += begin * 4 * rsA;
-    part.c += begin * 4 * rsC;
-    if (part.bias && part.bias_per_row) part.bias += begin * 4;
+    part.m = r1 - r0;
+    part.a += r0 * rsA;
+    part.c += r0 * rsC;
+    if (part.bias && part.bias_per_row) part.bias += r0;
     cfg.dot(part);
   });
 }
