@@ -19,7 +19,10 @@ struct BackwardPlan {
   const AttentionProblem<float>& pr;
   int64_t BQ, BK, NR;
   int64_t kt_size, vt_size, k_size, q_size, dout_size;   // floats of each pack of one (batch, head)
-  int64_t pack_size() const { return kt_size + vt_size + k_size + q_size + dout_size + round_up16(pr.T); }
+  int64_t qa_size, douta_size;
+  int64_t pack_size() const {
+    return kt_size + vt_size + k_size + q_size + dout_size + qa_size + douta_size + round_up16(pr.T);
+  }
   static int64_t round_up16(int64_t n) { return flash::round_up(n, 16); }
 };
 
@@ -27,12 +30,14 @@ struct BackwardPlan {
 struct Packs {
   Packs(const BackwardPlan& plan, float* base)
       : kt(base), vt(kt + plan.kt_size), k(vt + plan.vt_size), q(k + plan.k_size), dout(q + plan.q_size),
-        delta(dout + plan.dout_size) {}
+        q_a(dout + plan.dout_size), dout_a(q_a + plan.qa_size), delta(dout_a + plan.douta_size) {}
   float* kt;      // K^T: D deep, S wide
   float* vt;      // V^T: Dv deep, S wide
   float* k;       // K: S deep, D wide
   float* q;       // Q: T deep, D wide
   float* dout;    // dO: T deep, Dv wide
+  float* q_a;     // scale Q as an A operand (T rows, D deep)
+  float* dout_a;  // dO as an A operand (T rows, Dv deep)
   float* delta;   // (T): rowsum(dO * O)
 };
 
@@ -51,6 +56,8 @@ void prepare(const BackwardPlan& plan, int64_t bh, const Packs& packs) {
   flash::pack_direct(cfg, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, packs.k);
   flash::pack_direct(cfg, pr.q.of(bh), pr.q.row_stride, pr.T, pr.D, packs.q);
   flash::pack_direct(cfg, pr.dout.of(bh), pr.dout.row_stride, pr.T, pr.Dv, packs.dout);
+  flash::pack_a(cfg, pr.q.of(bh), pr.q.row_stride, pr.T, pr.D, static_cast<float>(pr.scale), packs.q_a);
+  flash::pack_a(cfg, pr.dout.of(bh), pr.dout.row_stride, pr.T, pr.Dv, 1.0f, packs.dout_a);
   for (int64_t i = 0; i < pr.T; ++i) {
     const float* o = pr.out_const.of(bh) + i * pr.out_const.row_stride;
     const float* g = pr.dout.of(bh) + i * pr.dout.row_stride;
@@ -71,10 +78,11 @@ void tile_gradients(const BackwardPlan& plan, int64_t bh, const Packs& packs, in
   auto limits = [&](int64_t r0, int m) {
     return RowLimits{0, std::max(D, Dv), attention_valid_cols(static_cast<int>(r0) + m - 1, cols, diagonal)};
   };
-  flash::packed_product(cfg, rows, cols, D, static_cast<float>(pr.scale), pr.q.of(bh) + i0 * pr.q.row_stride,
-                        pr.q.row_stride, 1, packs.kt + (j0 / NR) * D * NR, D * NR, 0.0f, s.p, BK, limits);
-  flash::packed_product(cfg, rows, cols, Dv, 1.0f, pr.dout.of(bh) + i0 * pr.dout.row_stride, pr.dout.row_stride, 1,
-                        packs.vt + (j0 / NR) * Dv * NR, Dv * NR, 0.0f, s.ds, BK, limits);
+  // Query blocks start on a sliver boundary (BQ is a multiple of MR).
+  const flash::OperandA q{packs.q_a + i0 * D, 0, 0, cfg.mr * D}, dout{packs.dout_a + i0 * Dv, 0, 0, cfg.mr * Dv};
+  flash::packed_product(cfg, rows, cols, D, 1.0f, q, packs.kt + (j0 / NR) * D * NR, D * NR, 0.0f, s.p, BK, limits);
+  flash::packed_product(cfg, rows, cols, Dv, 1.0f, dout, packs.vt + (j0 / NR) * Dv * NR, Dv * NR, 0.0f, s.ds, BK,
+                        limits);
   float* keep = s.keep;
   if (pr.dropout.active()) {
     for (int r = 0; r < rows; ++r) {
@@ -102,9 +110,9 @@ void accumulate_dq(const BackwardPlan& plan, int64_t bh, const Packs& packs, int
                    int cols, int64_t diagonal, const TileScratch& s) {
   const AttentionProblem<float>& pr = plan.pr;
   const int64_t D = pr.D;
-  flash::packed_product(plan.table.sgemm, rows, D, cols, static_cast<float>(pr.scale), s.ds, plan.BK, 1,
-                        packs.k + j0 * plan.NR, pr.S * plan.NR, 1.0f, pr.dq.of(bh) + i0 * pr.dq.row_stride,
-                        pr.dq.row_stride, [&](int64_t r0, int m) {
+  flash::packed_product(plan.table.sgemm, rows, D, cols, static_cast<float>(pr.scale),
+                        flash::strided_a(s.ds, plan.BK, 1), packs.k + j0 * plan.NR, pr.S * plan.NR, 1.0f,
+                        pr.dq.of(bh) + i0 * pr.dq.row_stride, pr.dq.row_stride, [&](int64_t r0, int m) {
                           return RowLimits{0, attention_valid_cols(static_cast<int>(r0) + m - 1, cols, diagonal), D};
                         });
 }
@@ -129,9 +137,9 @@ void key_block_task(const BackwardPlan& plan, int64_t bh, const Packs& packs, in
     auto limits = [&](int64_t n_end) {
       return [&, n_end](int64_t r0, int) { return RowLimits{pr.causal ? j0 + r0 - i0 : 0, rows, n_end}; };
     };
-    flash::packed_product(cfg, cols, Dv, rows, 1.0f, s.p, 1, plan.BK, packs.dout + i0 * NR, T * NR,
-                          1.0f, dv, pr.dv.row_stride, limits(Dv));
-    flash::packed_product(cfg, cols, D, rows, static_cast<float>(pr.scale), s.ds, 1, plan.BK,
+    flash::packed_product(cfg, cols, Dv, rows, 1.0f, flash::strided_a(s.p, 1, plan.BK), packs.dout + i0 * NR,
+                          T * NR, 1.0f, dv, pr.dv.row_stride, limits(Dv));
+    flash::packed_product(cfg, cols, D, rows, static_cast<float>(pr.scale), flash::strided_a(s.ds, 1, plan.BK),
                           packs.q + i0 * NR, T * NR, 1.0f, dk, pr.dk.row_stride, limits(D));
     if (with_dq) accumulate_dq(plan, bh, packs, i0, rows, j0, cols, diagonal, s);
   }
@@ -160,7 +168,8 @@ void flash_attention_backward(const Table& table, const AttentionProblem<float>&
   const BackwardPlan plan{table, pr, flash::backward_query_block(cfg), flash::backward_key_block(cfg), cfg.nr,
                           flash::transposed_pack_size(cfg, S, pr.D), flash::transposed_pack_size(cfg, S, pr.Dv),
                           flash::direct_pack_size(cfg, S, pr.D), flash::direct_pack_size(cfg, T, pr.D),
-                          flash::direct_pack_size(cfg, T, pr.Dv)};
+                          flash::direct_pack_size(cfg, T, pr.Dv), flash::a_pack_size(cfg, T, pr.D),
+                          flash::a_pack_size(cfg, T, pr.Dv)};
   const int64_t q_blocks = flash::ceil_div(T, plan.BQ), k_blocks = flash::ceil_div(S, plan.BK);
   const int64_t tile = plan.BQ * plan.BK, pack_size = plan.pack_size();
   // ~5 tile products of 2 * BQ * BK * D flops each per (query block, key block) pair.

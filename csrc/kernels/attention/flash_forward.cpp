@@ -28,14 +28,17 @@ void pack_kv(const ForwardPlan& plan, int64_t bh, float* packs) {
   flash::pack_direct(plan.table.sgemm, pr.v.of(bh), pr.v.row_stride, pr.S, pr.Dv, packs + plan.kt_size);
 }
 
-// Output rows [i0, i0 + rows) of matrix bh from its packs. scores is (BQ, BK) scratch; row_max, row_sum (BQ).
+// Output rows [i0, i0 + rows) of matrix bh from its packs. scores is (BQ, BK) scratch; row_max, row_sum (BQ);
+// packed_q holds a_pack_size(BQ, D) floats.
 void forward_query_block(const ForwardPlan& plan, int64_t bh, const float* packs, int64_t i0, int64_t rows,
-                         float* scores, float* row_max, float* row_sum) {
+                         float* scores, float* row_max, float* row_sum, float* packed_q) {
   const AttentionProblem<float>& pr = plan.pr;
   const SgemmConfig& cfg = plan.table.sgemm;
   const int64_t BK = plan.BK, NR = plan.NR, D = pr.D, Dv = pr.Dv, S = pr.S;
   const float scale = static_cast<float>(pr.scale);
-  const float* q = pr.q.of(bh) + i0 * pr.q.row_stride;
+  // scale Q, packed once for all key blocks (the scores then leave the micro-kernel without a multiply).
+  const flash::OperandA q = flash::pack_a(cfg, pr.q.of(bh) + i0 * pr.q.row_stride, pr.q.row_stride, rows, D, scale,
+                                          packed_q);
   const float *packed_kt = packs, *packed_v = packs + plan.kt_size;
   float* out = pr.out.of(bh) + i0 * pr.out.row_stride;
   const int64_t out_rs = pr.out.row_stride;
@@ -54,8 +57,8 @@ void forward_query_block(const ForwardPlan& plan, int64_t bh, const float* packs
     auto needed_cols = [&](int64_t r0, int m) -> int64_t {
       return attention_valid_cols(static_cast<int>(r0) + m - 1, cols, diagonal);
     };
-    flash::packed_product(cfg, rows, cols, D, scale, q, pr.q.row_stride, 1, packed_kt + (j0 / NR) * D * NR, D * NR,
-                          0.0f, scores, BK, [&](int64_t r0, int m) { return RowLimits{0, D, needed_cols(r0, m)}; });
+    flash::packed_product(cfg, rows, cols, D, 1.0f, q, packed_kt + (j0 / NR) * D * NR, D * NR, 0.0f, scores, BK,
+                          [&](int64_t r0, int m) { return RowLimits{0, D, needed_cols(r0, m)}; });
     const float* mask = pr.mask.data ? pr.mask.of(bh) + i0 * pr.mask.row_stride + j0 : nullptr;
     plan.table.attention.softmax_step(scores, BK, mask, pr.mask.row_stride, static_cast<int>(rows), cols, diagonal,
                                       row_max, row_sum, first ? nullptr : out, out_rs,
@@ -67,8 +70,9 @@ void forward_query_block(const ForwardPlan& plan, int64_t bh, const float* packs
         for (int c = 0; c < n; ++c) scores[r * BK + c] *= pr.dropout.factor(base + c);
       }
     }
-    flash::packed_product(cfg, rows, Dv, cols, 1.0f, scores, BK, 1, packed_v + j0 * NR, S * NR, first ? 0.0f : 1.0f,
-                          out, out_rs, [&](int64_t r0, int m) { return RowLimits{0, needed_cols(r0, m), Dv}; });
+    flash::packed_product(cfg, rows, Dv, cols, 1.0f, flash::strided_a(scores, BK, 1), packed_v + j0 * NR, S * NR,
+                          first ? 0.0f : 1.0f, out, out_rs,
+                          [&](int64_t r0, int m) { return RowLimits{0, needed_cols(r0, m), Dv}; });
   }
   float* lse = pr.lse + bh * pr.T + i0;
   for (int64_t r = 0; r < rows; ++r) {
@@ -95,11 +99,12 @@ void flash_attention_forward(const Table& table, const AttentionProblem<float>& 
   const double block_flops = 2.0 * plan.BQ * std::max<int64_t>(pr.S, 1) * (pr.D + pr.Dv);
   auto grain_for = [](double task_flops) { return std::max<int64_t>(1, static_cast<int64_t>(4.0e5 / task_flops)); };
   auto run_blocks = [&](int64_t bh, const float* packs, int64_t qb_begin, int64_t qb_end) {
-    float* scratch = flash::thread_scratch(flash::kTileSlot, plan.BQ * plan.BK + 2 * plan.BQ);
+    const int64_t q_pack = flash::a_pack_size(cfg, plan.BQ, pr.D), tile = plan.BQ * plan.BK;
+    float* scratch = flash::thread_scratch(flash::kTileSlot, q_pack + tile + 2 * plan.BQ);
     for (int64_t qb = qb_begin; qb < qb_end; ++qb) {
       const int64_t i0 = qb * plan.BQ;
-      forward_query_block(plan, bh, packs, i0, std::min(plan.BQ, pr.T - i0), scratch + 2 * plan.BQ, scratch,
-                          scratch + plan.BQ);
+      forward_query_block(plan, bh, packs, i0, std::min(plan.BQ, pr.T - i0), scratch + q_pack, scratch + q_pack + tile,
+                          scratch + q_pack + tile + plan.BQ, scratch);
     }
   };
   if (BH >= 2 * get_num_threads()) {

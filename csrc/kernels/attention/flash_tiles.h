@@ -82,20 +82,44 @@ struct RowLimits {
   int64_t k_begin, k_end, n_end;
 };
 
-// C (m, n) = alpha * A (m, k) B (k, n) + beta * C over tiles of MR x NR, with B packed in slivers (sliver s at
-// b + s * b_sliver_stride, element (p, j) at [p * NR + j]). A is strided: element (i, p) at a[i*a_rs + p*a_ks].
-// limits(r0, m) narrows the depth and columns a row group needs; tiles outside are not computed (C keeps
-// whatever it had). Depth offsets must keep b 64-byte aligned (true for any offset when NR >= 16).
+// The A operand of packed_product: strided (element (i, p) at data[i * row_stride + p * k_stride]) or packed
+// in MR-row slivers (sliver_stride > 0: element (i, p) at data[(i / MR) * sliver_stride + p * MR + i % MR]).
+// A packed A feeds the micro-kernel from one pointer with fixed offsets (~12% faster on the D = 64 products).
+struct OperandA {
+  const float* data;
+  int64_t row_stride, k_stride, sliver_stride;
+};
+inline OperandA strided_a(const float* a, int64_t row_stride, int64_t k_stride) { return {a, row_stride, k_stride, 0}; }
+
+// Floats of x (rows, cols) packed as an A operand: ceil(rows / MR) slivers of MR x cols.
+inline int64_t a_pack_size(const SgemmConfig& cfg, int64_t rows, int64_t cols) {
+  return round_up(ceil_div(rows, cfg.mr) * cfg.mr * cols, 16);
+}
+
+// Packs scale * x (rows, cols; row stride x_rs) as an A operand, zero-padded past `rows`.
+inline OperandA pack_a(const SgemmConfig& cfg, const float* x, int64_t x_rs, int64_t rows, int64_t cols, float scale,
+                       float* packed) {
+  if (cfg.pack_a_row_major) cfg.pack_a_row_major(x, x_rs, rows, cols, packed);
+  else pack_a_block(x, x_rs, 1, rows, cols, cfg.mr, packed);
+  if (scale != 1.0f)
+    for (int64_t i = 0, n = ceil_div(rows, cfg.mr) * cfg.mr * cols; i < n; ++i) packed[i] *= scale;
+  return {packed, 0, 0, cfg.mr * cols};
+}
+
+// C (m, n) = alpha * A (m, k) B (k, n) + beta * C over tiles of MR x NR, A as above, B packed in slivers
+// (sliver s at b + s * b_sliver_stride, element (p, j) at [p * NR + j]). limits(r0, m) narrows the depth and
+// columns a row group needs; tiles outside are not computed (C keeps whatever it had). Depth offsets must keep
+// b 64-byte aligned (true for any offset when NR >= 16).
 template <typename Limits>
-void packed_product(const SgemmConfig& cfg, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-                    int64_t a_rs, int64_t a_ks, const float* b, int64_t b_sliver_stride, float beta, float* c,
-                    int64_t c_rs, Limits limits) {
+void packed_product(const SgemmConfig& cfg, int64_t m, int64_t n, int64_t k, float alpha, const OperandA& a,
+                    const float* b, int64_t b_sliver_stride, float beta, float* c, int64_t c_rs, Limits limits) {
   const int MR = cfg.mr, NR = cfg.nr;
   SgemmTile t;
-  t.a_packed = false;
+  const bool a_packed = a.sliver_stride > 0;
+  t.a_packed = a_packed;
   t.b_k_stride = 0;
-  t.a_row_stride = a_rs;
-  t.a_k_stride = a_ks;
+  t.a_row_stride = a_packed ? 1 : a.row_stride;
+  t.a_k_stride = a_packed ? MR : a.k_stride;
   t.c_row_stride = c_rs;
   t.alpha = alpha;
   t.beta = beta;
@@ -116,7 +140,8 @@ void packed_product(const SgemmConfig& cfg, int64_t m, int64_t n, int64_t k, flo
       lim.n_end = std::min(lim.n_end, n);
       if (lim.k_end <= lim.k_begin || c0 >= lim.n_end) continue;
       t.k = lim.k_end - lim.k_begin;
-      t.a = a + r0 * a_rs + lim.k_begin * a_ks;
+      t.a = a_packed ? a.data + (r0 / MR) * a.sliver_stride + lim.k_begin * MR
+                     : a.data + r0 * a.row_stride + lim.k_begin * a.k_stride;
       t.m = rows;
       t.b = b + (c0 / NR) * b_sliver_stride + lim.k_begin * NR;
       t.c = c + r0 * c_rs + c0;
