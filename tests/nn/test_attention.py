@@ -82,6 +82,8 @@ CASES = [
     ((2, 2), 37, 129, 64, 80, False, "float", (37, 129)),   # mask broadcast over batch and heads
     ((2, 2), 129, 37, 8, 64, False, "bool", (2, 1, 1, 37)),  # key-padding style mask
     ((), 37, 37, 16, 8, False, "float", None),            # 2-D inputs
+    ((2,), 290, 290, 16, 16, True, None, None),           # several key blocks per query block (Q packed)
+    ((2,), 7, 300, 16, 8, False, "bool", None),
 ]
 
 

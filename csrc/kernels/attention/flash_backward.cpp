@@ -19,7 +19,9 @@ struct BackwardPlan {
   const AttentionProblem<float>& pr;
   int64_t BQ, BK, NR;
   int64_t kt_size, vt_size, k_size, q_size, dout_size;   // floats of each pack of one (batch, head)
-  int64_t qa_size, douta_size;
+  int64_t qa_size, douta_size;   // 0 unless packed_a()
+  // Q (scale folded in) and dO are packed as A operands when each query block meets several key blocks.
+  bool packed_a() const { return qa_size > 0; }
   int64_t pack_size() const {
     return kt_size + vt_size + k_size + q_size + dout_size + qa_size + douta_size + round_up16(pr.T);
   }
@@ -56,8 +58,10 @@ void prepare(const BackwardPlan& plan, int64_t bh, const Packs& packs) {
   flash::pack_direct(cfg, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, packs.k);
   flash::pack_direct(cfg, pr.q.of(bh), pr.q.row_stride, pr.T, pr.D, packs.q);
   flash::pack_direct(cfg, pr.dout.of(bh), pr.dout.row_stride, pr.T, pr.Dv, packs.dout);
-  flash::pack_a(cfg, pr.q.of(bh), pr.q.row_stride, pr.T, pr.D, static_cast<float>(pr.scale), packs.q_a);
-  flash::pack_a(cfg, pr.dout.of(bh), pr.dout.row_stride, pr.T, pr.Dv, 1.0f, packs.dout_a);
+  if (plan.packed_a()) {
+    flash::pack_a(cfg, pr.q.of(bh), pr.q.row_stride, pr.T, pr.D, static_cast<float>(pr.scale), packs.q_a);
+    flash::pack_a(cfg, pr.dout.of(bh), pr.dout.row_stride, pr.T, pr.Dv, 1.0f, packs.dout_a);
+  }
   for (int64_t i = 0; i < pr.T; ++i) {
     const float* o = pr.out_const.of(bh) + i * pr.out_const.row_stride;
     const float* g = pr.dout.of(bh) + i * pr.dout.row_stride;
@@ -78,9 +82,15 @@ void tile_gradients(const BackwardPlan& plan, int64_t bh, const Packs& packs, in
   auto limits = [&](int64_t r0, int m) {
     return RowLimits{0, std::max(D, Dv), attention_valid_cols(static_cast<int>(r0) + m - 1, cols, diagonal)};
   };
-  // Query blocks start on a sliver boundary (BQ is a multiple of MR).
-  const flash::OperandA q{packs.q_a + i0 * D, 0, 0, cfg.mr * D}, dout{packs.dout_a + i0 * Dv, 0, 0, cfg.mr * Dv};
-  flash::packed_product(cfg, rows, cols, D, 1.0f, q, packs.kt + (j0 / NR) * D * NR, D * NR, 0.0f, s.p, BK, limits);
+  // Query blocks start on a sliver boundary of the A packs (BQ is a multiple of MR).
+  const bool packed = plan.packed_a();
+  const flash::OperandA q = packed ? flash::OperandA{packs.q_a + i0 * D, 0, 0, cfg.mr * D}
+                                   : flash::strided_a(pr.q.of(bh) + i0 * pr.q.row_stride, pr.q.row_stride, 1);
+  const flash::OperandA dout = packed ? flash::OperandA{packs.dout_a + i0 * Dv, 0, 0, cfg.mr * Dv}
+                                      : flash::strided_a(pr.dout.of(bh) + i0 * pr.dout.row_stride,
+                                                         pr.dout.row_stride, 1);
+  const float qk_alpha = packed ? 1.0f : static_cast<float>(pr.scale);
+  flash::packed_product(cfg, rows, cols, D, qk_alpha, q, packs.kt + (j0 / NR) * D * NR, D * NR, 0.0f, s.p, BK, limits);
   flash::packed_product(cfg, rows, cols, Dv, 1.0f, dout, packs.vt + (j0 / NR) * Dv * NR, Dv * NR, 0.0f, s.ds, BK,
                         limits);
   float* keep = s.keep;
@@ -165,11 +175,12 @@ void flash_attention_backward(const Table& table, const AttentionProblem<float>&
   const int64_t BH = pr.batch_heads, T = pr.T, S = pr.S;
   if (BH == 0) return;
   const SgemmConfig& cfg = table.sgemm;
-  const BackwardPlan plan{table, pr, flash::backward_query_block(cfg), flash::backward_key_block(cfg), cfg.nr,
+  const int64_t bk = flash::backward_key_block(cfg);
+  const BackwardPlan plan{table, pr, flash::backward_query_block(cfg), bk, cfg.nr,
                           flash::transposed_pack_size(cfg, S, pr.D), flash::transposed_pack_size(cfg, S, pr.Dv),
                           flash::direct_pack_size(cfg, S, pr.D), flash::direct_pack_size(cfg, T, pr.D),
-                          flash::direct_pack_size(cfg, T, pr.Dv), flash::a_pack_size(cfg, T, pr.D),
-                          flash::a_pack_size(cfg, T, pr.Dv)};
+                          flash::direct_pack_size(cfg, T, pr.Dv), S > bk ? flash::a_pack_size(cfg, T, pr.D) : 0,
+                          S > bk ? flash::a_pack_size(cfg, T, pr.Dv) : 0};
   const int64_t q_blocks = flash::ceil_div(T, plan.BQ), k_blocks = flash::ceil_div(S, plan.BK);
   const int64_t tile = plan.BQ * plan.BK, pack_size = plan.pack_size();
   // ~5 tile products of 2 * BQ * BK * D flops each per (query block, key block) pair.
