@@ -45,8 +45,15 @@ void softmax_step(float* scores, int64_t ld, const float* mask, int64_t ld_mask,
     float* s = scores + r * ld;
     const float* m = mask ? mask + r * ld_mask : nullptr;
     const int n = attention_valid_cols(r, cols, causal_diagonal);
+    // Rows of 32+ columns keep four independent max and sum chains (one chain waits on each previous step).
     __m256 vmax = neg_inf;
     int c = 0;
+    if (!m && n >= 32) {
+      __m256 chains[4] = {neg_inf, neg_inf, neg_inf, neg_inf};
+      for (; c + 32 <= n; c += 32)
+        for (int u = 0; u < 4; ++u) chains[u] = _mm256_max_ps(chains[u], _mm256_loadu_ps(s + c + 8 * u));
+      vmax = _mm256_max_ps(_mm256_max_ps(chains[0], chains[1]), _mm256_max_ps(chains[2], chains[3]));
+    }
     for (; c + 8 <= n; c += 8) {
       __m256 x = _mm256_loadu_ps(s + c);
       if (m) {
@@ -72,7 +79,18 @@ void softmax_step(float* scores, int64_t ld, const float* mask, int64_t ld_mask,
     const float correction = scalar_exp_or_zero(row_max[r] - new_max);
     const __m256 shift = _mm256_set1_ps(new_max);
     __m256 vsum = _mm256_setzero_ps();
-    for (c = 0; c + 8 <= n; c += 8) {
+    c = 0;
+    if (n >= 32) {
+      __m256 chains[4] = {vsum, vsum, vsum, vsum};
+      for (; c + 32 <= n; c += 32)
+        for (int u = 0; u < 4; ++u) {
+          const __m256 p = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(s + c + 8 * u), shift));
+          chains[u] = _mm256_add_ps(chains[u], p);
+          _mm256_storeu_ps(s + c + 8 * u, p);
+        }
+      vsum = _mm256_add_ps(_mm256_add_ps(chains[0], chains[1]), _mm256_add_ps(chains[2], chains[3]));
+    }
+    for (; c + 8 <= n; c += 8) {
       __m256 p = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(s + c), shift));
       vsum = _mm256_add_ps(vsum, p);
       _mm256_storeu_ps(s + c, p);

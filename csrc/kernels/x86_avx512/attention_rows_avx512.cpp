@@ -29,13 +29,15 @@ void softmax_step(float* scores, int64_t ld, const float* mask, int64_t ld_mask,
     float* s = scores + r * ld;
     const float* m = mask ? mask + r * ld_mask : nullptr;
     const int n = attention_valid_cols(r, cols, causal_diagonal);
-    // Four independent max and sum chains: one chain would wait 4 cycles per vector on the previous one.
-    __m512 vmax[4];
-    for (__m512& v : vmax) v = _mm512_set1_ps(kNegInf);
+    // Rows of 64+ columns keep four independent max and sum chains (one chain waits on each previous step).
+    __m512 vmax = _mm512_set1_ps(kNegInf);
     int c = 0;
-    if (!m)
+    if (!m && n >= 64) {
+      __m512 chains[4] = {vmax, vmax, vmax, vmax};
       for (; c + 64 <= n; c += 64)
-        for (int u = 0; u < 4; ++u) vmax[u] = _mm512_max_ps(vmax[u], _mm512_loadu_ps(s + c + 16 * u));
+        for (int u = 0; u < 4; ++u) chains[u] = _mm512_max_ps(chains[u], _mm512_loadu_ps(s + c + 16 * u));
+      vmax = _mm512_max_ps(_mm512_max_ps(chains[0], chains[1]), _mm512_max_ps(chains[2], chains[3]));
+    }
     for (; c < n; c += 16) {
       const __mmask16 k = tail_mask(n - c);
       __m512 x = _mm512_mask_loadu_ps(_mm512_set1_ps(kNegInf), k, s + c);
@@ -43,38 +45,40 @@ void softmax_step(float* scores, int64_t ld, const float* mask, int64_t ld_mask,
         x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, m + c));
         _mm512_mask_storeu_ps(s + c, k, x);
       }
-      vmax[0] = _mm512_max_ps(vmax[0], x);
+      vmax = _mm512_max_ps(vmax, x);
     }
-    const __m512 all_max = _mm512_max_ps(_mm512_max_ps(vmax[0], vmax[1]), _mm512_max_ps(vmax[2], vmax[3]));
-    const float new_max = std::fmax(row_max[r], _mm512_reduce_max_ps(all_max));
+    const float new_max = std::fmax(row_max[r], _mm512_reduce_max_ps(vmax));
     if (new_max == kNegInf) {
-      for (c = 0; c < cols; c += 16) _mm512_mask_storeu_ps(s + c, tail_mask(cols - c), _mm512_setzero_ps());
+      for (int c = 0; c < cols; c += 16) _mm512_mask_storeu_ps(s + c, tail_mask(cols - c), _mm512_setzero_ps());
       continue;
     }
     const float correction = scalar_exp_or_zero(row_max[r] - new_max);
     const __m512 shift = _mm512_set1_ps(new_max);
-    __m512 vsum[4];
-    for (__m512& v : vsum) v = _mm512_setzero_ps();
-    for (c = 0; c + 64 <= n; c += 64)
-      for (int u = 0; u < 4; ++u) {
-        const __m512 p = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + c + 16 * u), shift));
-        vsum[u] = _mm512_add_ps(vsum[u], p);
-        _mm512_storeu_ps(s + c + 16 * u, p);
-      }
+    __m512 vsum = _mm512_setzero_ps();
+    c = 0;
+    if (n >= 64) {
+      __m512 chains[4] = {vsum, vsum, vsum, vsum};
+      for (; c + 64 <= n; c += 64)
+        for (int u = 0; u < 4; ++u) {
+          const __m512 p = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + c + 16 * u), shift));
+          chains[u] = _mm512_add_ps(chains[u], p);
+          _mm512_storeu_ps(s + c + 16 * u, p);
+        }
+      vsum = _mm512_add_ps(_mm512_add_ps(chains[0], chains[1]), _mm512_add_ps(chains[2], chains[3]));
+    }
     for (; c < n; c += 16) {
       const __mmask16 k = tail_mask(n - c);
       __m512 p = _mm512_maskz_mov_ps(k, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + c), shift)));
-      vsum[0] = _mm512_add_ps(vsum[0], p);
+      vsum = _mm512_add_ps(vsum, p);
       _mm512_mask_storeu_ps(s + c, k, p);
     }
-    for (c = n; c < cols; ++c) s[c] = 0.0f;
-    const __m512 all_sum = _mm512_add_ps(_mm512_add_ps(vsum[0], vsum[1]), _mm512_add_ps(vsum[2], vsum[3]));
-    row_sum[r] = row_sum[r] * correction + _mm512_reduce_add_ps(all_sum);
+    for (int c = n; c < cols; ++c) s[c] = 0.0f;
+    row_sum[r] = row_sum[r] * correction + _mm512_reduce_add_ps(vsum);
     row_max[r] = new_max;
     if (correction != 1.0f && out) {
       float* o = out + r * ld_out;
       const __m512 factor = _mm512_set1_ps(correction);
-      for (c = 0; c < out_cols; c += 16) {
+      for (int c = 0; c < out_cols; c += 16) {
         const __mmask16 k = tail_mask(out_cols - c);
         _mm512_mask_storeu_ps(o + c, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, o + c), factor));
       }
