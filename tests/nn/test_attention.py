@@ -228,6 +228,10 @@ def test_no_grad_and_zero_sizes():
     assert out.shape == (2, 3, 6) and (out.numpy() == 0).all()
     empty = scaled_dot_product_attention(ember.randn(0, 3, 4), ember.randn(0, 5, 4), ember.randn(0, 5, 6))
     assert empty.shape == (0, 3, 6)
+    for implementation in IMPLEMENTATIONS:   # no keys: the gradient of q is 0 (its buffer starts uninitialised)
+        q = leaf(np.full((2, 3, 4), 7.0, np.float32))
+        sdpa_using(implementation, q, ember.randn(2, 0, 4), ember.randn(2, 0, 6)).sum().backward()
+        assert (q.grad.numpy() == 0).all(), implementation
 
 
 def test_errors():

@@ -115,19 +115,22 @@ void tile_gradients(const BackwardPlan& plan, int64_t bh, const Packs& packs, in
   }
 }
 
-// dQ rows i0.. += scale dS K (keys j0..).
+// dQ rows i0.. = scale dS K (keys j0..) + beta dQ. Every row and column is written (each query attends key 0
+// onward), so beta = 0 on the first key block replaces zeroing dQ.
 void accumulate_dq(const BackwardPlan& plan, int64_t bh, const Packs& packs, int64_t i0, int rows, int64_t j0,
-                   int cols, int64_t diagonal, const TileScratch& s) {
+                   int cols, int64_t diagonal, const TileScratch& s, float beta) {
   const AttentionProblem<float>& pr = plan.pr;
   const int64_t D = pr.D;
   flash::packed_product(plan.table.sgemm, rows, D, cols, static_cast<float>(pr.scale),
-                        flash::strided_a(s.ds, plan.BK, 1), packs.k + j0 * plan.NR, pr.S * plan.NR, 1.0f,
+                        flash::strided_a(s.ds, plan.BK, 1), packs.k + j0 * plan.NR, pr.S * plan.NR, beta,
                         pr.dq.of(bh) + i0 * pr.dq.row_stride, pr.dq.row_stride, [&](int64_t r0, int m) {
                           return RowLimits{0, attention_valid_cols(static_cast<int>(r0) + m - 1, cols, diagonal), D};
                         });
 }
 
 // dK, dV of key block j0.. over all query blocks that attend it; also dQ when `with_dq` (the task owns bh).
+// The first query block overwrites dK and dV (beta = 0; rows it does not reach are zeroed), as does the first
+// key block dQ: no separate zeroing pass over memory the products are about to write.
 void key_block_task(const BackwardPlan& plan, int64_t bh, const Packs& packs, int64_t j0, bool with_dq,
                     TileScratch& s) {
   const AttentionProblem<float>& pr = plan.pr;
@@ -136,8 +139,7 @@ void key_block_task(const BackwardPlan& plan, int64_t bh, const Packs& packs, in
   const int cols = static_cast<int>(std::min(plan.BK, pr.S - j0));
   float* dk = pr.dk.of(bh) + j0 * pr.dk.row_stride;
   float* dv = pr.dv.of(bh) + j0 * pr.dv.row_stride;
-  zero_rows(dk, cols, D, pr.dk.row_stride);
-  zero_rows(dv, cols, Dv, pr.dv.row_stride);
+  bool written = false;   // dK, dV hold the first query block's products
   for (int64_t i0 = pr.causal ? j0 / BQ * BQ : 0; i0 < T; i0 += BQ) {
     const int rows = static_cast<int>(std::min(BQ, T - i0));
     const int64_t diagonal = pr.causal ? i0 - j0 : kNoDiagonal;
@@ -147,11 +149,24 @@ void key_block_task(const BackwardPlan& plan, int64_t bh, const Packs& packs, in
     auto limits = [&](int64_t n_end) {
       return [&, n_end](int64_t r0, int) { return RowLimits{pr.causal ? j0 + r0 - i0 : 0, rows, n_end}; };
     };
+    const float beta = written ? 1.0f : 0.0f;
     flash::packed_product(cfg, cols, Dv, rows, 1.0f, flash::strided_a(s.p, 1, plan.BK), packs.dout + i0 * NR,
-                          T * NR, 1.0f, dv, pr.dv.row_stride, limits(Dv));
+                          T * NR, beta, dv, pr.dv.row_stride, limits(Dv));
     flash::packed_product(cfg, cols, D, rows, static_cast<float>(pr.scale), flash::strided_a(s.ds, 1, plan.BK),
-                          packs.q + i0 * NR, T * NR, 1.0f, dk, pr.dk.row_stride, limits(D));
-    if (with_dq) accumulate_dq(plan, bh, packs, i0, rows, j0, cols, diagonal, s);
+                          packs.q + i0 * NR, T * NR, beta, dk, pr.dk.row_stride, limits(D));
+    if (!written) {
+      // Causal: row groups from the first with an empty depth range (keys no query of this block attends) were
+      // skipped; later blocks add to them.
+      const int64_t reached = pr.causal ? std::min<int64_t>(cols, flash::round_up(rows + i0 - j0, cfg.mr)) : cols;
+      zero_rows(dk + reached * pr.dk.row_stride, cols - reached, D, pr.dk.row_stride);
+      zero_rows(dv + reached * pr.dv.row_stride, cols - reached, Dv, pr.dv.row_stride);
+      written = true;
+    }
+    if (with_dq) accumulate_dq(plan, bh, packs, i0, rows, j0, cols, diagonal, s, j0 == 0 ? 0.0f : 1.0f);
+  }
+  if (!written) {   // no query attends these keys (causal, S > T)
+    zero_rows(dk, cols, D, pr.dk.row_stride);
+    zero_rows(dv, cols, Dv, pr.dv.row_stride);
   }
 }
 
@@ -159,13 +174,13 @@ void key_block_task(const BackwardPlan& plan, int64_t bh, const Packs& packs, in
 void query_block_task(const BackwardPlan& plan, int64_t bh, const Packs& packs, int64_t i0, TileScratch& s) {
   const AttentionProblem<float>& pr = plan.pr;
   const int rows = static_cast<int>(std::min(plan.BQ, pr.T - i0));
-  zero_rows(pr.dq.of(bh) + i0 * pr.dq.row_stride, rows, pr.D, pr.dq.row_stride);
   const int64_t kv_end = pr.causal ? std::min(pr.S, i0 + rows) : pr.S;
+  if (kv_end == 0) zero_rows(pr.dq.of(bh) + i0 * pr.dq.row_stride, rows, pr.D, pr.dq.row_stride);
   for (int64_t j0 = 0; j0 < kv_end; j0 += plan.BK) {
     const int cols = static_cast<int>(std::min(plan.BK, pr.S - j0));
     const int64_t diagonal = pr.causal ? i0 - j0 : kNoDiagonal;
     tile_gradients(plan, bh, packs, i0, rows, j0, cols, diagonal, s);
-    accumulate_dq(plan, bh, packs, i0, rows, j0, cols, diagonal, s);
+    accumulate_dq(plan, bh, packs, i0, rows, j0, cols, diagonal, s, j0 == 0 ? 0.0f : 1.0f);
   }
 }
 
@@ -193,7 +208,7 @@ void flash_attention_backward(const Table& table, const AttentionProblem<float>&
       TileScratch s(tile);
       for (int64_t bh = begin; bh < end; ++bh) {
         prepare(plan, bh, packs);
-        zero_rows(pr.dq.of(bh), T, pr.D, pr.dq.row_stride);
+        if (S == 0) zero_rows(pr.dq.of(bh), T, pr.D, pr.dq.row_stride);
         for (int64_t kb = 0; kb < k_blocks; ++kb) key_block_task(plan, bh, packs, kb * plan.BK, true, s);
       }
     });
