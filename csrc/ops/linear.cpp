@@ -87,6 +87,41 @@ void column_sums(const T* g, int64_t rows, int64_t cols, int64_t rs, int64_t cs,
   });
 }
 
+// dY' = dY * act'(saved) (both (rows, cols) contiguous) with db = the column sums of dY', added up while
+// each row is still in cache (no second pass over dY'). Tasks own blocks of kSumRows rows; each block's sums are
+// taken in float in row order, then the blocks' in double in block order: the same for any thread count.
+constexpr int64_t kSumRows = 64;
+void activation_backward_with_sums(const float* saved, const float* g, float* out, int64_t rows, int64_t cols,
+                                   Activation act, float* db) {
+  const kernels::Table& t = kernels::table();
+  auto f = act == Activation::Relu ? t.relu_backward
+           : act == Activation::Gelu ? t.gelu_backward : t.gelu_tanh_backward;
+  const int64_t blocks = (rows + kSumRows - 1) / kSumRows;
+  std::vector<float> partial(static_cast<size_t>(blocks * cols), 0.0f);
+  parallel_for(blocks, std::max<int64_t>(1, kElementGrain / std::max<int64_t>(kSumRows * cols, 1)),
+               [&](int64_t b0, int64_t b1) {
+                 for (int64_t b = b0; b < b1; ++b) {
+                   float* sum = partial.data() + b * cols;
+                   for (int64_t r = b * kSumRows; r < std::min(rows, (b + 1) * kSumRows); ++r) {
+                     float* row = out + r * cols;
+                     f(saved + r * cols, g + r * cols, row, cols);
+                     for (int64_t j = 0; j < cols; ++j) sum[j] += row[j];
+                   }
+                 }
+               });
+  for (int64_t j = 0; j < cols; ++j) {
+    double total = 0.0;
+    for (int64_t b = 0; b < blocks; ++b) total += static_cast<double>(partial[b * cols + j]);
+    db[j] = static_cast<float>(total);
+  }
+}
+
+void activation_backward_with_sums(const double* saved, const double* g, double* out, int64_t rows, int64_t cols,
+                                   Activation act, double* db) {
+  activation_backward(saved, g, out, rows * cols, act);
+  column_sums(out, rows, cols, cols, int64_t{1}, db);
+}
+
 template <typename T>
 Tensor linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act, bool keep_pre,
                       Tensor* pre_out) {
@@ -117,11 +152,16 @@ void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& saved,
   const T* g = G.data<T>();
   int64_t rsG = G.row_stride, csG = G.col_stride;
   Tensor g_act;
+  bool db_done = false;
   if (act != Activation::None) {
     g_act = empty({rows, out_features}, x.dtype());
     T* gp = g_act.data<T>();
     const T* s = saved.data<T>();   // (rows, out) contiguous: y or the pre-activation
-    if (csG == 1 && rsG == out_features) {
+    if (csG == 1 && rsG == out_features && db) {
+      *db = empty({out_features}, x.dtype());
+      activation_backward_with_sums(s, g, gp, rows, out_features, act, db->data<T>());
+      db_done = true;
+    } else if (csG == 1 && rsG == out_features) {
       activation_backward(s, g, gp, rows * out_features, act);
     } else {
       for (int64_t r = 0; r < rows; ++r) {
@@ -135,7 +175,7 @@ void linear_backward(const Tensor& x, const Tensor& weight, const Tensor& saved,
     rsG = out_features;
     csG = 1;
   }
-  if (db) {
+  if (db && !db_done) {
     *db = empty({out_features}, x.dtype());
     column_sums(g, rows, out_features, rsG, csG, db->data<T>());
   }

@@ -110,7 +110,7 @@ TORCH_ACT = {
 
 @pytest.mark.parametrize("act", ["none", "relu", "gelu", "gelu_tanh"])
 @pytest.mark.parametrize("with_bias", [True, False])
-@pytest.mark.parametrize("x_shape", [(37, 19), (2, 5, 19), (19,)])
+@pytest.mark.parametrize("x_shape", [(37, 19), (2, 5, 19), (19,), (150, 19)])   # 150: several row blocks of db
 def test_linear_matches_torch(act, with_bias, x_shape):
     rng = np.random.default_rng(hash((act, with_bias, x_shape)) % 2**32)
     x, w, b = randn(rng, x_shape), randn(rng, (45, 19)), randn(rng, (45,))
