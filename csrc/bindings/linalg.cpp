@@ -52,7 +52,7 @@ MatrixArg<T> matrix_arg(const py::array& arr, bool transposed, bool writable, co
 template <typename T>
 void gemm_hook(const py::array& a, const py::array& b, py::array& c, double alpha, double beta, bool trans_a,
                bool trans_b, const std::string& isa, const py::object& bias, bool bias_per_row,
-               const std::string& activation, int threads, const char* op) {
+               const std::string& activation, int threads, const py::object& pre, const char* op) {
   MatrixArg<T> A = matrix_arg<T>(a, trans_a, false, op, "a"), B = matrix_arg<T>(b, trans_b, false, op, "b"),
                C = matrix_arg<T>(c, false, true, op, "c");
   EMBER_CHECK(A.cols == B.rows && C.rows == A.rows && C.cols == B.cols, ValueError, op, ": shapes (", A.rows, ", ",
@@ -72,7 +72,16 @@ void gemm_hook(const py::array& a, const py::array& b, py::array& c, double alph
     ep.bias = bias_arr.data();
     ep.bias_per_row = bias_per_row;
   }
-  const bool use_ep = ep.bias || ep.act != kernels::GemmActivation::None;
+  if (!pre.is_none()) {
+    auto pre_arr = pre.cast<py::array>();
+    EMBER_CHECK(pre_arr.dtype().is(py::dtype::of<T>()) && pre_arr.writeable() && pre_arr.ndim() == 2 &&
+                    pre_arr.shape(0) == C.rows && pre_arr.shape(1) == C.cols &&
+                    pre_arr.strides(0) == C.rs * static_cast<int64_t>(sizeof(T)) &&
+                    pre_arr.strides(1) == C.cs * static_cast<int64_t>(sizeof(T)),
+                ValueError, op, ": pre must be a writable array of c's dtype, shape and strides");
+    ep.pre = static_cast<T*>(pre_arr.mutable_data());
+  }
+  const bool use_ep = ep.bias || ep.act != kernels::GemmActivation::None || ep.pre;
   if constexpr (sizeof(T) == 4) {
     const kernels::Table& tab = table_named(isa, op);
     py::gil_scoped_release release;
@@ -113,24 +122,27 @@ void bind_linalg(py::module_& m) {
       "_sgemm",
       [](const py::array& a, const py::array& b, py::array& c, double alpha, double beta, bool trans_a, bool trans_b,
          const std::string& isa, const py::object& bias, const std::string& activation, int threads,
-         bool bias_per_row) {
-        gemm_hook<float>(a, b, c, alpha, beta, trans_a, trans_b, isa, bias, bias_per_row, activation, threads,
+         bool bias_per_row, const py::object& pre) {
+        gemm_hook<float>(a, b, c, alpha, beta, trans_a, trans_b, isa, bias, bias_per_row, activation, threads, pre,
                          "_sgemm");
       },
       py::arg("a"), py::arg("b"), py::arg("c"), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
       py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("isa") = "", py::arg("bias") = py::none(),
       py::arg("activation") = "none", py::arg("threads") = 0, py::arg("bias_per_row") = false,
+      py::arg("pre") = py::none(),
       "Test hook: c = act(alpha op(a) op(b) + beta c + bias) in place with the raw sgemm of a forced ISA level\n"
-      "(bias per column, or per row when bias_per_row).");
+      "(bias per column, or per row when bias_per_row; pre, an array shaped and strided like c, also receives\n"
+      "the values before the activation).");
   m.def(
       "_dgemm",
       [](const py::array& a, const py::array& b, py::array& c, double alpha, double beta, bool trans_a, bool trans_b,
-         const py::object& bias, const std::string& activation) {
-        gemm_hook<double>(a, b, c, alpha, beta, trans_a, trans_b, "", bias, false, activation, 0, "_dgemm");
+         const py::object& bias, const std::string& activation, const py::object& pre) {
+        gemm_hook<double>(a, b, c, alpha, beta, trans_a, trans_b, "", bias, false, activation, 0, pre, "_dgemm");
       },
       py::arg("a"), py::arg("b"), py::arg("c"), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
       py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("bias") = py::none(),
-      py::arg("activation") = "none", "Test hook: the float64 GEMM on NumPy arrays, in place.");
+      py::arg("activation") = "none", py::arg("pre") = py::none(),
+      "Test hook: the float64 GEMM on NumPy arrays, in place.");
   m.def(
       "_sgemm_kernel",
       [](const std::string& isa) {

@@ -1,6 +1,7 @@
 // linear: y = act(x W^T + b) as one op, bias and activation fused into the GEMM epilogue. Backward:
 // dY' = dY * act'(.), dX = dY' W, dW = dY'^T X, db = column sums of dY'; the transposes are strides handed to
-// the GEMM driver (packing absorbs them), never materialised. Saves x, W, and y (ReLU) or the pre-activation (GELU).
+// the GEMM driver (packing absorbs them), never materialised. Saves x, W, and y (ReLU) or the pre-activation (GELU;
+// the epilogue stores it beside y).
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -27,16 +28,6 @@ kernels::GemmActivation gemm_activation(Activation act) {
     case Activation::GeluTanh: return kernels::GemmActivation::GeluTanh;
     default: return kernels::GemmActivation::None;
   }
-}
-
-// y[i] = act(pre[i]) over n contiguous elements (GELU only; used when the pre-activation must be kept).
-void activation_forward(const float* pre, float* y, int64_t n, Activation act) {
-  const kernels::Table& t = kernels::table();
-  auto f = act == Activation::Gelu ? t.gelu : t.gelu_tanh;
-  parallel_for(n, kElementGrain, [&](int64_t b, int64_t e) { f(pre + b, y + b, e - b); });
-}
-void activation_forward(const double* pre, double* y, int64_t n, Activation act) {
-  for (int64_t i = 0; i < n; ++i) y[i] = kernels::activate_scalar(pre[i], gemm_activation(act));
 }
 
 // out[i] = g[i] * act'(saved[i]) (out may be g); saved is y for ReLU, the pre-activation for GELU.
@@ -133,14 +124,14 @@ Tensor linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
   Tensor y = empty(out_shape, x.dtype());
   kernels::Epilogue<T> ep;
   ep.bias = bias_c.defined() ? bias_c.data<T>() : nullptr;
-  ep.act = keep_pre ? kernels::GemmActivation::None : gemm_activation(act);
+  ep.act = gemm_activation(act);
+  if (keep_pre) {   // the epilogue also stores the pre-activation, for the backward
+    *pre_out = empty(out_shape, x.dtype());
+    ep.pre = pre_out->data<T>();
+  }
   kernels::gemm(X.rows, out_features, in_features, T(1), X.data<T>(), X.row_stride, X.col_stride, weight.data<T>(),
                 weight.strides()[1], weight.strides()[0], T(0), y.data<T>(), out_features, 1, &ep);
-  if (!keep_pre) return y;
-  *pre_out = y;
-  Tensor activated = empty(out_shape, x.dtype());
-  activation_forward(y.data<T>(), activated.data<T>(), y.numel(), act);
-  return activated;
+  return y;
 }
 
 template <typename T>

@@ -33,7 +33,7 @@ def operand(rng, rows, cols, layout, dtype=np.float32):
 
 
 def check_sgemm(rng, M, N, K, isa, trans_a=False, trans_b=False, layouts=("c", "c", "c"), alpha=1.0, beta=0.0,
-                bias=False, act="none", threads=0, dtype=np.float32, bias_per_row=False):
+                bias=False, act="none", threads=0, dtype=np.float32, bias_per_row=False, pre=False):
     a = operand(rng, K, M, layouts[0], dtype) if trans_a else operand(rng, M, K, layouts[0], dtype)
     b = operand(rng, N, K, layouts[1], dtype) if trans_b else operand(rng, K, N, layouts[1], dtype)
     c = operand(rng, M, N, layouts[2], dtype)
@@ -47,14 +47,20 @@ def check_sgemm(rng, M, N, K, isa, trans_a=False, trans_b=False, layouts=("c", "
     expected = alpha * (a64 @ b64) + beta * c_before
     if bias:
         expected = expected + (bias_vec.astype(np.float64)[:, None] if bias_per_row else bias_vec.astype(np.float64))
-    expected = activate(expected, act)
+    expected_pre, expected = expected, activate(expected, act)
     scale = np.abs(alpha) * (np.abs(a64) @ np.abs(b64)) + np.abs(beta * c_before) + 1.0
+    pre_out = None
+    if pre:   # the values before the activation, into an array laid out like c
+        pre_out = operand(rng, M, N, layouts[2], dtype)
+        pre_out[...] = np.nan
     if dtype == np.float32:
-        _C._sgemm(a, b, c, alpha, beta, trans_a, trans_b, isa, bias_vec, act, threads, bias_per_row)
+        _C._sgemm(a, b, c, alpha, beta, trans_a, trans_b, isa, bias_vec, act, threads, bias_per_row, pre=pre_out)
         tol = 2e-6
     else:
-        _C._dgemm(a, b, c, alpha, beta, trans_a, trans_b, bias_vec, act)
+        _C._dgemm(a, b, c, alpha, beta, trans_a, trans_b, bias_vec, act, pre=pre_out)
         tol = 1e-13
+    if pre:
+        assert (np.abs(pre_out.astype(np.float64) - expected_pre) / scale).max(initial=0.0) < tol, "pre"
     err = np.abs(c.astype(np.float64) - expected) / scale
     assert not np.isnan(c).any(), f"NaN in C for M={M} N={N} K={K}"
     assert err.max(initial=0.0) < tol, (
@@ -97,6 +103,23 @@ def test_epilogue_bias_and_activation(isa, act):
     # Column-major C flips the bias to per-row inside the driver.
     check_sgemm(rng, 21, 18, 11, isa, layouts=("c", "c", "f"), bias=True, act=act)
     check_sgemm(rng, 9, 14, 6, isa, layouts=("c", "c", "view"), bias=True, act=act, beta=1.0)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("act", ["relu", "gelu"])
+def test_epilogue_also_stores_the_pre_activation(isa, act):
+    """Epilogue.pre (a training layer's pre-activation) on every path: full and edge tiles, K across blocks,
+    narrow N (which then skips the dot/transposed paths), column-major and strided C, 2 threads, float64."""
+    rng = np.random.default_rng(9)
+    for M, N, K in [(7, 19, 13), (30, 45, 3), (12, 32, 64), (29, 35, 901), (70, 9, 40), (8, 3, 0)]:
+        check_sgemm(rng, M, N, K, isa, bias=True, act=act, pre=True)
+    check_sgemm(rng, 21, 18, 11, isa, layouts=("c", "c", "f"), bias=True, act=act, pre=True)
+    check_sgemm(rng, 9, 14, 6, isa, layouts=("c", "c", "view"), beta=1.0, act=act, pre=True)
+    check_sgemm(rng, 600, 40, 300, isa, bias=True, bias_per_row=True, act=act, threads=2, pre=True)
+    check_sgemm(rng, 30, 45, 17, isa, bias=True, act=act, dtype=np.float64, pre=True)
+    with pytest.raises(ValueError, match="pre must be"):
+        a, c = np.ones((4, 4), np.float32), np.zeros((4, 4), np.float32)
+        _C._sgemm(a, a, c, isa=isa, pre=np.zeros((4, 5), np.float32))
 
 
 @pytest.mark.parametrize("isa", ISAS)

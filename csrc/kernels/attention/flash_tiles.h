@@ -126,6 +126,7 @@ void packed_product(const SgemmConfig& cfg, int64_t m, int64_t n, int64_t k, flo
   t.bias = nullptr;
   t.bias_per_row = false;
   t.act = GemmActivation::None;
+  t.pre = nullptr;
   // Slivers outer, row groups inner: a B sliver stays in L1 while every row group uses it.
   int64_t n_needed = 0;
   for (int64_t r0 = 0; r0 < m; r0 += MR)

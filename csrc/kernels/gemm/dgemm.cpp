@@ -30,6 +30,7 @@ void dgemm(int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64
         double& c = C[i * rsC + j * csC];
         double v = alpha * acc[j] + (beta != 0.0 ? beta * c : 0.0);
         if (ep && ep->bias) v += ep->bias_per_row ? ep->bias[i] : ep->bias[j];
+        if (ep && ep->pre) ep->pre[i * rsC + j * csC] = v;
         c = ep ? activate_scalar(v, ep->act) : v;
       }
     }

@@ -15,6 +15,8 @@ struct Epilogue {
   const T* bias = nullptr;     // (N) per column, or (M) when bias_per_row
   bool bias_per_row = false;
   GemmActivation act = GemmActivation::None;
+  T* pre = nullptr;            // or also receives each value before the activation, with C's strides (a layer
+                               // that trains keeps its pre-activation); not with the batched GEMMs
 };
 
 // A is (M, K): element (i, p) at A[i*rsA + p*csA]; B is (K, N): (p, j) at B[p*rsB + j*csB];

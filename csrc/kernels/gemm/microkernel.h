@@ -27,6 +27,7 @@ struct SgemmTile {
   const float* bias;         // epilogue bias at this tile's origin, or null: bias[j] per column, or bias[i]
   bool bias_per_row;         //   per row when bias_per_row
   GemmActivation act;
+  float* pre;                // or null: also receives each value before the activation (c_row_stride apart)
 };
 
 using SgemmMicroKernel = void (*)(const SgemmTile& tile);

@@ -93,11 +93,13 @@ SgemmTile make_tile(const Problem& p, int64_t i, int64_t j, int64_t k, int m, in
   t.bias = nullptr;
   t.bias_per_row = false;
   t.act = GemmActivation::None;
+  t.pre = nullptr;
   t.b_k_stride = 0;
   if (last_k && p.ep) {
     t.act = p.ep->act;
     t.bias_per_row = p.ep->bias_per_row;
     if (p.ep->bias) t.bias = p.ep->bias + (p.ep->bias_per_row ? i : j);
+    if (p.ep->pre) t.pre = p.ep->pre + i * p.rsC + j;
   }
   return t;
 }
@@ -336,14 +338,18 @@ void sgemm_with(const Table& table, int max_threads, int64_t M, int64_t N, int64
         float& c = C[i * rsC + j * csC];
         float v = tmp[i * N + j] + (beta != 0.0f ? beta * c : 0.0f);
         if (ep && ep->bias) v += ep->bias_per_row ? ep->bias[i] : ep->bias[j];
+        if (ep && ep->pre) ep->pre[i * rsC + j * csC] = v;
         c = ep ? activate_scalar(v, ep->act) : v;
       }
     return;
   }
-  // A packed B^T (N x K) is kept per thread up to 4 Mi floats; a deeper K takes the transposed path.
-  if (table.sgemm.dot && N <= table.sgemm.dot_max_n && csA == 1 && K >= 32 && (rsB == 1 || N * K <= (1 << 22)))
+  // A packed B^T (N x K) is kept per thread up to 4 Mi floats; a deeper K takes the transposed path. Neither
+  // writes a pre-activation output.
+  const bool narrow_ok = !ep || !ep->pre;
+  if (narrow_ok && table.sgemm.dot && N <= table.sgemm.dot_max_n && csA == 1 && K >= 32 &&
+      (rsB == 1 || N * K <= (1 << 22)))
     return run_dot(M, N, K, alpha, A, rsA, B, rsB, csB, beta, C, rsC, ep, table.sgemm, max_threads);
-  if (N <= table.sgemm.mr && M >= table.sgemm.nr && K >= 16 && table.sgemm.mr < table.sgemm.nr)
+  if (narrow_ok && N <= table.sgemm.mr && M >= table.sgemm.nr && K >= 16 && table.sgemm.mr < table.sgemm.nr)
     return run_narrow(M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, ep, table.sgemm, max_threads);
   Problem p{M, N, K, alpha, A, rsA, csA, B, rsB, csB, beta, C, rsC, ep};
   run(p, table.sgemm, max_threads);

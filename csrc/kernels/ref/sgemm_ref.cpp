@@ -41,6 +41,7 @@ void sgemm_ref_4x8(const SgemmTile& t) {
       float v = t.alpha * acc[i][j];
       if (t.beta != 0.0f) v += t.beta * c[j];
       if (t.bias) v += t.bias_per_row ? t.bias[i] : t.bias[j];
+      if (t.pre) t.pre[i * t.c_row_stride + j] = v;
       c[j] = activate(v, t.act);
     }
   }

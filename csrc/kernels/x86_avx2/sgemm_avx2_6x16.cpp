@@ -65,7 +65,7 @@ inline __m256i lane_mask(int n) {
 // constants (fully unrolled) so the accumulators never leave registers during the k loop.
 template <int NV>
 inline void store_tile(const SgemmTile& t, __m256 (&acc)[kMR][NV]) {
-  if (t.m == kMR && t.n == 8 * NV && t.alpha == 1.0f && !t.bias && t.act == GemmActivation::None &&
+  if (t.m == kMR && t.n == 8 * NV && t.alpha == 1.0f && !t.bias && t.act == GemmActivation::None && !t.pre &&
       (t.beta == 0.0f || t.beta == 1.0f)) {
     // The common full tile, C = acc or C += acc: no per-element conditions (short-k tiles are store-bound).
     const bool add = t.beta == 1.0f;
@@ -106,6 +106,11 @@ inline void store_tile(const SgemmTile& t, __m256 (&acc)[kMR][NV]) {
       }
       if (col_bias) x = _mm256_add_ps(x, bias[v]);
       if (row_bias) x = _mm256_add_ps(x, _mm256_set1_ps(t.bias[i]));
+      if (t.pre) {
+        float* pre = t.pre + i * t.c_row_stride + 8 * v;
+        if (masked) _mm256_maskstore_ps(pre, mask, x);
+        else _mm256_storeu_ps(pre, x);
+      }
       if (t.act != GemmActivation::None) x = activate(x, t.act);
       if (masked) _mm256_maskstore_ps(c + 8 * v, mask, x);
       else _mm256_storeu_ps(c + 8 * v, x);

@@ -26,7 +26,7 @@ constexpr int kMR = 12, kNR = 32;
 // C tile = act(alpha * acc + beta * C + bias) for the valid m x n part (fully unrolled: constant indices).
 template <int NV>
 inline void store_tile(const SgemmTile& t, __m512 (&acc)[kMR][NV]) {
-  if (t.m == kMR && t.n == 16 * NV && t.alpha == 1.0f && !t.bias && t.act == GemmActivation::None &&
+  if (t.m == kMR && t.n == 16 * NV && t.alpha == 1.0f && !t.bias && t.act == GemmActivation::None && !t.pre &&
       (t.beta == 0.0f || t.beta == 1.0f)) {
     // The common full tile, C = acc or C += acc: no per-element conditions (short-k tiles are store-bound).
     const bool add = t.beta == 1.0f;
@@ -67,6 +67,11 @@ inline void store_tile(const SgemmTile& t, __m512 (&acc)[kMR][NV]) {
       }
       if (col_bias) x = _mm512_add_ps(x, bias[v]);
       if (row_bias) x = _mm512_add_ps(x, _mm512_set1_ps(t.bias[i]));
+      if (t.pre) {
+        float* pre = t.pre + i * t.c_row_stride + 16 * v;
+        if (masked) _mm512_mask_storeu_ps(pre, mask, x);
+        else _mm512_storeu_ps(pre, x);
+      }
       if (t.act != GemmActivation::None) x = activate(x, t.act);
       if (masked) _mm512_mask_storeu_ps(c + 16 * v, mask, x);
       else _mm512_storeu_ps(c + 16 * v, x);
