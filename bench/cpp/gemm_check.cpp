@@ -1,6 +1,7 @@
 // Standalone sgemm check and timing harness (no Python): every ISA level against a double-precision naive
 // loop on all tail sizes and stride patterns, then GFLOP/s on a few shapes.
-// Usage: gemm_check [check|time]. Build: cmake -S . -B build-cpp -DEMBER_BUILD_GEMM_CHECK=ON && cmake --build build-cpp --target gemm_check
+// Usage: gemm_check [check|time]. Build: cmake -S . -B build-cpp -DEMBER_BUILD_GEMM_CHECK=ON &&
+//   cmake --build build-cpp --target gemm_check
 #include <omp.h>
 
 #include <chrono>

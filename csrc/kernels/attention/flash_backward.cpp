@@ -84,9 +84,9 @@ void tile_gradients(const BackwardPlan& plan, int64_t bh, const Packs& packs, in
   };
   // Query blocks start on a sliver boundary of the A packs (BQ is a multiple of MR).
   const bool packed = plan.packed_a();
-  const flash::OperandA q = packed ? flash::OperandA{packs.q_a + i0 * D, 0, 0, cfg.mr * D}
+  const flash::OperandA q = packed ? flash::packed_a_rows(cfg, packs.q_a, D, i0)
                                    : flash::strided_a(pr.q.of(bh) + i0 * pr.q.row_stride, pr.q.row_stride, 1);
-  const flash::OperandA dout = packed ? flash::OperandA{packs.dout_a + i0 * Dv, 0, 0, cfg.mr * Dv}
+  const flash::OperandA dout = packed ? flash::packed_a_rows(cfg, packs.dout_a, Dv, i0)
                                       : flash::strided_a(pr.dout.of(bh) + i0 * pr.dout.row_stride,
                                                          pr.dout.row_stride, 1);
   const float qk_alpha = packed ? 1.0f : static_cast<float>(pr.scale);

@@ -89,7 +89,13 @@ struct OperandA {
   const float* data;
   int64_t row_stride, k_stride, sliver_stride;
 };
-inline OperandA strided_a(const float* a, int64_t row_stride, int64_t k_stride) { return {a, row_stride, k_stride, 0}; }
+inline OperandA strided_a(const float* a, int64_t row_stride, int64_t k_stride) {
+  return {a, row_stride, k_stride, 0};
+}
+// Rows row0.. (a multiple of MR) of an A pack of depth `cols`.
+inline OperandA packed_a_rows(const SgemmConfig& cfg, const float* packed, int64_t cols, int64_t row0) {
+  return {packed + row0 * cols, 0, 0, cfg.mr * cols};
+}
 
 // Floats of x (rows, cols) packed as an A operand: ceil(rows / MR) slivers of MR x cols.
 inline int64_t a_pack_size(const SgemmConfig& cfg, int64_t rows, int64_t cols) {
@@ -103,7 +109,7 @@ inline OperandA pack_a(const SgemmConfig& cfg, const float* x, int64_t x_rs, int
   else pack_a_block(x, x_rs, 1, rows, cols, cfg.mr, packed);
   if (scale != 1.0f)
     for (int64_t i = 0, n = ceil_div(rows, cfg.mr) * cfg.mr * cols; i < n; ++i) packed[i] *= scale;
-  return {packed, 0, 0, cfg.mr * cols};
+  return packed_a_rows(cfg, packed, cols, 0);
 }
 
 // C (m, n) = alpha * A (m, k) B (k, n) + beta * C over tiles of MR x NR, A as above, B packed in slivers

@@ -44,7 +44,7 @@ void max_pool_2x2(const T* x, T* y, int64_t* indices, int64_t W, int64_t OH, int
     int64_t* idx = indices + oh * OW;
     const int64_t base = 2 * oh * W;
     for (int64_t ow = 0; ow < OW; ++ow) {
-      const T m = out[ow], a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow];   // none of them: the 4th
+      const T m = out[ow], a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow];   // not a, b, c: the 4th (8u)
       const unsigned mask = static_cast<unsigned>((a == m) | (a != a)) | static_cast<unsigned>((b == m) | (b != b)) << 1 |
                             static_cast<unsigned>((c == m) | (c != c)) << 2 | 8u;
       idx[ow] = base + 2 * ow + offset_of[__builtin_ctz(mask)];
