@@ -69,6 +69,7 @@ struct SgemmConfig {
   int mr = 1, nr = 1;        // tile rows and columns
   int kc = 256, mc = 128, nc = 4096;   // K block (B sliver in L1), M block (A block in L2), N block (B panel)
   int64_t rows_outer_panel_bytes = 0;  // B panels up to this size are walked row tile by row tile (sgemm.cpp)
+  bool panels_fit_rows_outer = false;  // narrower NC blocks rather than a panel too big to walk rows-outer
   SgemmPackRowMajorA pack_a_row_major = nullptr;
   SgemmPackColMajorB pack_b_col_major = nullptr;
   SgemmPackColMajorA pack_a_col_major = nullptr;

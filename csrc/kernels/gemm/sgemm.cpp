@@ -60,6 +60,12 @@ struct Problem {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// Equal blocks of at most max_block (a multiple of unit) covering n, each a multiple of unit but the last:
+// 2048 columns in blocks of <= 672 are 4 x 512, not 3 x 672 + 32 (a thin block repacks A for one sliver).
+int64_t balanced_block(int64_t n, int64_t max_block, int64_t unit) {
+  return ceil_div(ceil_div(n, ceil_div(n, max_block)), unit) * unit;
+}
+
 // Splits [0, n) units into `parts` contiguous ranges; returns part `index`.
 void split(int64_t n, int parts, int index, int64_t& begin, int64_t& end) {
   int64_t chunk = ceil_div(n, parts);
@@ -116,7 +122,7 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
                 int nthreads) {
   const int MR = cfg.mr, NR = cfg.nr;
   // K blocks of equal depth (784 = 392 + 392, not 384 + 384 + 16: a thin last block is all C traffic).
-  const int64_t KC = ceil_div(p.K, ceil_div(p.K, cfg.kc)), MC = std::max<int64_t>(cfg.mc / MR, 1) * MR, NC = std::max<int64_t>(cfg.nc / NR, 1) * NR;
+  const int64_t KC = ceil_div(p.K, ceil_div(p.K, cfg.kc)), MC = std::max<int64_t>(cfg.mc / MR, 1) * MR, NC_max = std::max<int64_t>(cfg.nc / NR, 1) * NR;
   const int tid_m = tid % threads_m, tid_n = tid / threads_m, threads_n = nthreads / threads_m;
   const bool b_in_place = p.b_in_place && p.csB == 1 && p.rsB != 1;
   int64_t m_begin, m_end, n_begin, n_end;
@@ -130,6 +136,11 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
   float* packed_b = ws.packed_b(tid);
   const InterruptWatch watch;   // Ctrl-C: stop between KC x MC blocks (the caller then raises)
 
+  // With cfg.panels_fit_rows_outer, columns come in equal blocks narrow enough for a rows-outer B panel.
+  const int64_t panel_cols = cfg.rows_outer_panel_bytes / (KC * static_cast<int64_t>(sizeof(float))) / NR * NR;
+  const int64_t NC = cfg.panels_fit_rows_outer && panel_cols >= NR
+                         ? balanced_block(std::max<int64_t>(n_end - n_begin, 1), std::min(NC_max, panel_cols), NR)
+                         : NC_max;
   for (int64_t jc = n_begin; jc < n_end; jc += NC) {
     const int64_t nc = std::min(NC, n_end - jc), slivers = ceil_div(nc, NR);
     for (int64_t pc = 0; pc < p.K; pc += KC) {
