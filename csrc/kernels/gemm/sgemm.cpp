@@ -122,7 +122,8 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
                 int nthreads) {
   const int MR = cfg.mr, NR = cfg.nr;
   // K blocks of equal depth (784 = 392 + 392, not 384 + 384 + 16: a thin last block is all C traffic).
-  const int64_t KC = ceil_div(p.K, ceil_div(p.K, cfg.kc)), MC = std::max<int64_t>(cfg.mc / MR, 1) * MR, NC_max = std::max<int64_t>(cfg.nc / NR, 1) * NR;
+  const int64_t KC = ceil_div(p.K, ceil_div(p.K, cfg.kc)), MC = std::max<int64_t>(cfg.mc / MR, 1) * MR;
+  const int64_t NC_max = std::max<int64_t>(cfg.nc / NR, 1) * NR;
   const int tid_m = tid % threads_m, tid_n = tid / threads_m, threads_n = nthreads / threads_m;
   const bool b_in_place = p.b_in_place && p.csB == 1 && p.rsB != 1;
   int64_t m_begin, m_end, n_begin, n_end;

@@ -272,8 +272,9 @@ void fill_gemm(Table& t) {
   // while fewer K blocks mean fewer passes over C (measured: KC 384 beat 192 by ~15% on 1024^3, 1 thread).
   // A 48 KiB B sliver cannot stay in the 48 KiB L1 while A slivers stream past it, so every B panel is walked
   // rows-outer: the 18 KiB A sliver stays in L1, the B panel (<= 1 MiB: NC <= 672 at KC = 384) in the L2.
-  // Measured against NC = 4096 walked sliver by sliver: squares 1024-3072 +5-10%, 1 thread. MC = 48: the A
-  // block only passes through (MC 48 vs 240: 0-5% better, less of the L2 taken from the B panel).
+  // Measured against NC = 4096 walked sliver by sliver: squares 1024-3072 +5-10% on 1 thread, +15-23% on 2.
+  // MC = 48: a packed A block (only a column-major A is packed then) just passes through the L2 (MC 48 vs 240:
+  // 0-5% better, less of the L2 taken from the B panel).
   c.kc = 384;
   c.mc = 48;
   c.nc = 4096;
