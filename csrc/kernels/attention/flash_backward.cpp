@@ -209,6 +209,15 @@ void flash_attention_backward(const Table& table, const AttentionProblem<float>&
       for (int64_t bh = begin; bh < end; ++bh) {
         prepare(plan, bh, packs);
         if (S == 0) zero_rows(pr.dq.of(bh), T, pr.D, pr.dq.row_stride);
+        flash::Prefetcher next;   // what the next pair's prepare() reads, while this one computes
+        if (bh + 1 < end) {
+          next.add(pr.k.of(bh + 1), pr.k.row_stride, S, pr.D);
+          next.add(pr.v.of(bh + 1), pr.v.row_stride, S, pr.Dv);
+          next.add(pr.q.of(bh + 1), pr.q.row_stride, T, pr.D);
+          next.add(pr.dout.of(bh + 1), pr.dout.row_stride, T, pr.Dv);
+          next.add(pr.out_const.of(bh + 1), pr.out_const.row_stride, T, pr.Dv);
+        }
+        flash::PrefetchScope scope(&next);
         for (int64_t kb = 0; kb < k_blocks; ++kb) key_block_task(plan, bh, packs, kb * plan.BK, true, s);
       }
     });

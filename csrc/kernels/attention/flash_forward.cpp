@@ -116,6 +116,13 @@ void flash_attention_forward(const Table& table, const AttentionProblem<float>& 
       float* packs = flash::thread_scratch(flash::kPackSlot, pack_size);
       for (int64_t bh = begin; bh < end; ++bh) {
         pack_kv(plan, bh, packs);
+        flash::Prefetcher next;   // the inputs of the next pair, while this one computes
+        if (bh + 1 < end) {
+          next.add(pr.k.of(bh + 1), pr.k.row_stride, pr.S, pr.D);
+          next.add(pr.v.of(bh + 1), pr.v.row_stride, pr.S, pr.Dv);
+          next.add(pr.q.of(bh + 1), pr.q.row_stride, pr.T, pr.D);
+        }
+        flash::PrefetchScope scope(&next);
         run_blocks(bh, packs, 0, q_blocks);
       }
     });

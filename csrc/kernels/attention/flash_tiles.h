@@ -1,6 +1,7 @@
 // Building blocks shared by the flash attention forward and backward drivers: block sizes, aligned scratch,
-// packing of Q/K/V/dO into micro-kernel B slivers, and a small-GEMM loop over packed B with per-row-group
-// limits (for causal tile skipping). Private to kernels/attention/.
+// packing of Q/K/V/dO into micro-kernel B slivers, a small-GEMM loop over packed B with per-row-group
+// limits (for causal tile skipping), and the prefetcher that streams the next (batch, head)'s inputs in during
+// that loop. Private to kernels/attention/.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -112,6 +113,57 @@ inline OperandA pack_a(const SgemmConfig& cfg, const float* x, int64_t x_rs, int
   return packed_a_rows(cfg, packed, cols, 0);
 }
 
+// Streams the lines of a few matrices toward the cache a few at a time, from inside the tile loops (each
+// packed_product tile calls step() on the thread's active prefetcher): the next (batch, head)'s inputs arrive
+// while this one computes, instead of at memory speed when they are packed.
+class Prefetcher {
+ public:
+  // Sources past kMaxBytes in all are left to the pack (they would evict the packs in use).
+  void add(const float* x, int64_t row_stride, int64_t rows, int64_t cols) {
+    bytes_ += rows * cols * static_cast<int64_t>(sizeof(float));
+    if (count_ < kMaxSources && rows > 0 && cols > 0 && bytes_ <= kMaxBytes)
+      sources_[count_++] = {x, row_stride, rows, cols};
+  }
+  void step(int lines) {
+    while (lines-- > 0 && next_ < count_) {
+      const Source& s = sources_[next_];
+      __builtin_prefetch(s.x + row_ * s.row_stride + col_, 0, 3);
+      if ((col_ += 16) < s.cols) continue;
+      col_ = 0;
+      if (++row_ < s.rows) continue;
+      row_ = 0;
+      ++next_;
+    }
+  }
+  static constexpr int kLinesPerTile = 16;
+
+ private:
+  struct Source {
+    const float* x;
+    int64_t row_stride, rows, cols;
+  };
+  static constexpr int kMaxSources = 5;
+  static constexpr int64_t kMaxBytes = 512 << 10;
+  Source sources_[kMaxSources];
+  int count_ = 0, next_ = 0;
+  int64_t row_ = 0, col_ = 0, bytes_ = 0;
+};
+
+// The calling thread's active prefetcher (null: none).
+inline thread_local Prefetcher* active_prefetcher = nullptr;
+
+// Makes `p` the thread's active prefetcher for the scope.
+class PrefetchScope {
+ public:
+  explicit PrefetchScope(Prefetcher* p) : saved_(active_prefetcher) { active_prefetcher = p; }
+  ~PrefetchScope() { active_prefetcher = saved_; }
+  PrefetchScope(const PrefetchScope&) = delete;
+  PrefetchScope& operator=(const PrefetchScope&) = delete;
+
+ private:
+  Prefetcher* saved_;
+};
+
 // C (m, n) = alpha * A (m, k) B (k, n) + beta * C over tiles of MR x NR, A as above, B packed in slivers
 // (sliver s at b + s * b_sliver_stride, element (p, j) at [p * NR + j]). limits(r0, m) narrows the depth and
 // columns a row group needs; tiles outside are not computed (C keeps whatever it had). Depth offsets must keep
@@ -133,6 +185,7 @@ void packed_product(const SgemmConfig& cfg, int64_t m, int64_t n, int64_t k, flo
   t.bias_per_row = false;
   t.act = GemmActivation::None;
   t.pre = nullptr;
+  Prefetcher* const prefetcher = active_prefetcher;
   // Slivers outer, row groups inner: a B sliver stays in L1 while every row group uses it.
   int64_t n_needed = 0;
   for (int64_t r0 = 0; r0 < m; r0 += MR)
@@ -154,6 +207,7 @@ void packed_product(const SgemmConfig& cfg, int64_t m, int64_t n, int64_t k, flo
       t.c = c + r0 * c_rs + c0;
       t.n = static_cast<int>(std::min<int64_t>(NR, lim.n_end - c0));
       cfg.kernel(t);
+      if (prefetcher) prefetcher->step(Prefetcher::kLinesPerTile);
     }
   }
 }
