@@ -133,3 +133,18 @@ def test_wrong_results_fail_validation_and_are_not_timed():
     assert record["timings_s"] == {}
     with pytest.raises(_core.ValidationError):
         _core.relative_error(np.array([np.nan]), np.array([0.0]))
+
+
+def test_numpy_worker_skips_lines_that_are_not_replies():
+    # An editable install rebuilding on import writes to the worker's stdout before its first reply.
+    import io
+
+    class FakeProcess:
+        stdin = io.StringIO()
+        stdout = io.StringIO("Running cmake --build\nninja: no work to do.\n" + json.dumps({"ok": True, "x": 1}) + "\n")
+
+    worker = runner.NumpyWorker.__new__(runner.NumpyWorker)
+    worker.proc = FakeProcess()
+    assert worker.ask(cmd="prepare")["x"] == 1
+    with pytest.raises(RuntimeError, match="exited"):
+        worker.ask(cmd="prepare")

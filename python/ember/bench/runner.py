@@ -64,6 +64,8 @@ class NumpyWorker:
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
+        while line and not line.startswith("{"):   # other output (an editable install rebuilding on import)
+            line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError("the NumPy worker process exited")
         reply = json.loads(line)
