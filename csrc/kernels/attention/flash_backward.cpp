@@ -209,7 +209,7 @@ void flash_attention_backward(const Table& table, const AttentionProblem<float>&
       for (int64_t bh = begin; bh < end; ++bh) {
         prepare(plan, bh, packs);
         if (S == 0) zero_rows(pr.dq.of(bh), T, pr.D, pr.dq.row_stride);
-        flash::Prefetcher next;   // what the next pair's prepare() reads, while this one computes
+        Prefetcher next(flash::kPrefetchBytes);   // what the next pair's prepare() reads, while this one computes
         if (bh + 1 < end) {
           next.add(pr.k.of(bh + 1), pr.k.row_stride, S, pr.D);
           next.add(pr.v.of(bh + 1), pr.v.row_stride, S, pr.Dv);

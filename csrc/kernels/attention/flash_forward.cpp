@@ -116,7 +116,7 @@ void flash_attention_forward(const Table& table, const AttentionProblem<float>& 
       float* packs = flash::thread_scratch(flash::kPackSlot, pack_size);
       for (int64_t bh = begin; bh < end; ++bh) {
         pack_kv(plan, bh, packs);
-        flash::Prefetcher next;   // the inputs of the next pair, while this one computes
+        Prefetcher next(flash::kPrefetchBytes);   // the inputs of the next pair, while this one computes
         if (bh + 1 < end) {
           next.add(pr.k.of(bh + 1), pr.k.row_stride, pr.S, pr.D);
           next.add(pr.v.of(bh + 1), pr.v.row_stride, pr.S, pr.Dv);

@@ -1,7 +1,7 @@
 // Building blocks shared by the flash attention forward and backward drivers: block sizes, aligned scratch,
 // packing of Q/K/V/dO into micro-kernel B slivers, a small-GEMM loop over packed B with per-row-group
-// limits (for causal tile skipping), and the prefetcher that streams the next (batch, head)'s inputs in during
-// that loop. Private to kernels/attention/.
+// limits (for causal tile skipping) that steps the thread's active Prefetcher (the next (batch, head)'s inputs).
+// Private to kernels/attention/.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -10,6 +10,7 @@
 
 #include "kernels/attention/attention.h"
 #include "kernels/gemm/sgemm_pack.h"
+#include "kernels/prefetch.h"
 
 namespace ember {
 namespace kernels {
@@ -113,43 +114,10 @@ inline OperandA pack_a(const SgemmConfig& cfg, const float* x, int64_t x_rs, int
   return packed_a_rows(cfg, packed, cols, 0);
 }
 
-// Streams the lines of a few matrices toward the cache a few at a time, from inside the tile loops (each
-// packed_product tile calls step() on the thread's active prefetcher): the next (batch, head)'s inputs arrive
-// while this one computes, instead of at memory speed when they are packed.
-class Prefetcher {
- public:
-  // Sources past kMaxBytes in all are left to the pack (they would evict the packs in use).
-  void add(const float* x, int64_t row_stride, int64_t rows, int64_t cols) {
-    bytes_ += rows * cols * static_cast<int64_t>(sizeof(float));
-    if (count_ < kMaxSources && rows > 0 && cols > 0 && bytes_ <= kMaxBytes)
-      sources_[count_++] = {x, row_stride, rows, cols};
-  }
-  void step(int lines) {
-    while (lines-- > 0 && next_ < count_) {
-      const Source& s = sources_[next_];
-      __builtin_prefetch(s.x + row_ * s.row_stride + col_, 0, 3);
-      if ((col_ += 16) < s.cols) continue;
-      col_ = 0;
-      if (++row_ < s.rows) continue;
-      row_ = 0;
-      ++next_;
-    }
-  }
-  static constexpr int kLinesPerTile = 16;
-
- private:
-  struct Source {
-    const float* x;
-    int64_t row_stride, rows, cols;
-  };
-  static constexpr int kMaxSources = 5;
-  static constexpr int64_t kMaxBytes = 512 << 10;
-  Source sources_[kMaxSources];
-  int count_ = 0, next_ = 0;
-  int64_t row_ = 0, col_ = 0, bytes_ = 0;
-};
-
-// The calling thread's active prefetcher (null: none).
+// The calling thread's active prefetcher (null: none), stepped kPrefetchLinesPerTile lines after each tile of
+// packed_product; at most kPrefetchBytes (the next (batch, head)'s inputs; more would evict the packs in use).
+constexpr int kPrefetchLinesPerTile = 16;
+constexpr int64_t kPrefetchBytes = 512 << 10;
 inline thread_local Prefetcher* active_prefetcher = nullptr;
 
 // Makes `p` the thread's active prefetcher for the scope.
@@ -207,7 +175,7 @@ void packed_product(const SgemmConfig& cfg, int64_t m, int64_t n, int64_t k, flo
       t.c = c + r0 * c_rs + c0;
       t.n = static_cast<int>(std::min<int64_t>(NR, lim.n_end - c0));
       cfg.kernel(t);
-      if (prefetcher) prefetcher->step(Prefetcher::kLinesPerTile);
+      if (prefetcher) prefetcher->step(kPrefetchLinesPerTile);
     }
   }
 }
