@@ -131,6 +131,9 @@ def test_deep_k_and_wide_n_blocks(isa):
     check_sgemm(rng, 30, 1100, 769, isa, beta=0.5, bias=True, act="gelu", threads=1)
     check_sgemm(rng, 30, 2300, 769, isa, beta=0.5, bias=True, act="gelu", threads=2)
     check_sgemm(rng, 30, 800, 1100, isa, trans_a=True, beta=0.5, bias=True, threads=1)   # KC shrunk to one panel
+    # Row-major A rows 4 KiB apart (K = 1024): packed even in a rows-outer walk (in place they share an L1 set).
+    check_sgemm(rng, 61, 100, 1024, isa, beta=0.5, bias=True, act="relu", threads=1)
+    check_sgemm(rng, 61, 300, 1024, isa, beta=0.5, bias=True, act="relu", threads=2)
     check_sgemm(rng, 3, 4200, 5, isa, trans_b=True, bias=True, act="gelu")
     check_sgemm(rng, 300, 40, 20, isa, trans_a=True, layouts=("view", "c", "c"))
 

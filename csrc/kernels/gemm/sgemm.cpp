@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <new>
+#include <numeric>
 #include <vector>
 
 #include "ember/threads.h"
@@ -110,6 +111,15 @@ SgemmTile make_tile(const Problem& p, int64_t i, int64_t j, int64_t k, int m, in
   return t;
 }
 
+// Whether MR rows of a row-major A, read in place, crowd one L1 set: the set index repeats every 4 KiB (64 sets
+// of 64-byte lines in both 8-way 32 KiB and 12-way 48 KiB L1s), so rows 4 KiB apart all land in one set and
+// rows 2 KiB apart in two; more than 6 lines a set (the B sliver streams through the same sets) thrash.
+bool rows_alias_in_l1(int64_t row_stride, int mr) {
+  const int64_t bytes = row_stride * static_cast<int64_t>(sizeof(float)) % 4096;
+  const int64_t sets = bytes == 0 ? 1 : std::min<int64_t>(mr, 4096 / std::gcd<int64_t>(bytes, 4096));
+  return ceil_div(mr, sets) > 6;
+}
+
 struct Workspace {
   float* base;
   int64_t a_floats, b_floats;   // per thread
@@ -163,9 +173,10 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
       // measured +5-18% on the GPT shapes and the K = 10 head, 1 thread, in-process A/B).
       const bool rows_outer = kc * nc * static_cast<int64_t>(sizeof(float)) <= cfg.rows_outer_panel_bytes;
       // Walked rows-outer, a row-major A sliver is read in place: it stays in L1 across the walk, and the
-      // kernel's row pointers beat a pack pass (GPT / MLP shapes +2-8%, 1 thread, in-process A/B). A column-major
-      // A (X^T in X^T dY) is still packed: in place it was 3-7% slower.
-      const bool pack = pack_a && !(rows_outer && p.csA == 1);
+      // kernel's row pointers beat a pack pass (GPT / MLP shapes +2-8%, 1 thread, in-process A/B). Not when its
+      // rows crowd one L1 set (K = 1024 on an 8-way Zen 4 L1: packed +6-10% on 1 thread, +10-40% on 2). A
+      // column-major A (X^T in X^T dY) is still packed: in place it was 3-7% slower.
+      const bool pack = pack_a && !(rows_outer && p.csA == 1 && !rows_alias_in_l1(p.rsA, MR));
       if (p.rsB == 1 && cfg.pack_b_col_major)
         cfg.pack_b_col_major(b, p.csB, kc, nc, 0, slivers, packed_b);
       else if (p.csB == 1 && cfg.pack_b_row_major)
