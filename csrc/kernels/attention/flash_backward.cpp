@@ -1,8 +1,8 @@
 // Flash attention backward (float32). Per (batch, head): K^T, V^T, K, Q, dO packed into micro-kernel slivers
-// and delta = rowsum(dO * O). Per (query block, key block) tile: recompute S = scale Q K^T and dP = dO V^T,
-// P = exp(S - lse), dS = P (dP - delta) (row primitive), then dV += P^T dO, dK += scale dS^T Q,
-// dQ += scale dS K. No atomics: with many (batch, head) pairs each task owns one and does all three; with
-// few, one pass owns key blocks (dK, dV) and a second owns query blocks (dQ).
+// (the scale folded into K^T, K and Q) and delta = rowsum(dO * O). Per (query block, key block) tile: recompute
+// S = scale Q K^T and dP = dO V^T, P = exp(S - lse), dS = P (dP - delta) (row primitive), then dV += P^T dO,
+// dK += scale dS^T Q, dQ += scale dS K. No atomics: with many (batch, head) pairs each task owns one and does all
+// three; with few, one pass owns key blocks (dK, dV) and a second owns query blocks (dQ).
 #include <algorithm>
 
 #include "ember/threads.h"
@@ -20,7 +20,7 @@ struct BackwardPlan {
   int64_t BQ, BK, NR;
   int64_t kt_size, vt_size, k_size, q_size, dout_size;   // floats of each pack of one (batch, head)
   int64_t qa_size, douta_size;   // 0 unless packed_a()
-  // Q (scale folded in) and dO are packed as A operands when each query block meets several key blocks.
+  // Q and dO are packed as A operands when each query block meets several key blocks.
   bool packed_a() const { return qa_size > 0; }
   int64_t pack_size() const {
     return kt_size + vt_size + k_size + q_size + dout_size + qa_size + douta_size + round_up16(pr.T);
@@ -33,12 +33,12 @@ struct Packs {
   Packs(const BackwardPlan& plan, float* base)
       : kt(base), vt(kt + plan.kt_size), k(vt + plan.vt_size), q(k + plan.k_size), dout(q + plan.q_size),
         q_a(dout + plan.dout_size), dout_a(q_a + plan.qa_size), delta(dout_a + plan.douta_size) {}
-  float* kt;      // K^T: D deep, S wide
+  float* kt;      // scale K^T: D deep, S wide
   float* vt;      // V^T: Dv deep, S wide
-  float* k;       // K: S deep, D wide
-  float* q;       // Q: T deep, D wide
+  float* k;       // scale K: S deep, D wide
+  float* q;       // scale Q: T deep, D wide
   float* dout;    // dO: T deep, Dv wide
-  float* q_a;     // scale Q as an A operand (T rows, D deep)
+  float* q_a;     // Q as an A operand (T rows, D deep)
   float* dout_a;  // dO as an A operand (T rows, Dv deep)
   float* delta;   // (T): rowsum(dO * O)
 };
@@ -53,14 +53,18 @@ struct TileScratch {
 void prepare(const BackwardPlan& plan, int64_t bh, const Packs& packs) {
   const AttentionProblem<float>& pr = plan.pr;
   const SgemmConfig& cfg = plan.table.sgemm;
+  const float scale = static_cast<float>(pr.scale);
   flash::pack_transposed(cfg, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, packs.kt);
+  flash::scale_pack(packs.kt, plan.kt_size, scale);
   flash::pack_transposed(cfg, pr.v.of(bh), pr.v.row_stride, pr.S, pr.Dv, packs.vt);
   flash::pack_direct(cfg, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, packs.k);
+  flash::scale_pack(packs.k, plan.k_size, scale);
   flash::pack_direct(cfg, pr.q.of(bh), pr.q.row_stride, pr.T, pr.D, packs.q);
+  flash::scale_pack(packs.q, plan.q_size, scale);
   flash::pack_direct(cfg, pr.dout.of(bh), pr.dout.row_stride, pr.T, pr.Dv, packs.dout);
   if (plan.packed_a()) {
-    flash::pack_a(cfg, pr.q.of(bh), pr.q.row_stride, pr.T, pr.D, static_cast<float>(pr.scale), packs.q_a);
-    flash::pack_a(cfg, pr.dout.of(bh), pr.dout.row_stride, pr.T, pr.Dv, 1.0f, packs.dout_a);
+    flash::pack_a(cfg, pr.q.of(bh), pr.q.row_stride, pr.T, pr.D, packs.q_a);
+    flash::pack_a(cfg, pr.dout.of(bh), pr.dout.row_stride, pr.T, pr.Dv, packs.dout_a);
   }
   for (int64_t i = 0; i < pr.T; ++i) {
     const float* o = pr.out_const.of(bh) + i * pr.out_const.row_stride;
@@ -89,8 +93,7 @@ void tile_gradients(const BackwardPlan& plan, int64_t bh, const Packs& packs, in
   const flash::OperandA dout = packed ? flash::packed_a_rows(cfg, packs.dout_a, Dv, i0)
                                       : flash::strided_a(pr.dout.of(bh) + i0 * pr.dout.row_stride,
                                                          pr.dout.row_stride, 1);
-  const float qk_alpha = packed ? 1.0f : static_cast<float>(pr.scale);
-  flash::packed_product(cfg, rows, cols, D, qk_alpha, q, packs.kt + (j0 / NR) * D * NR, D * NR, 0.0f, s.p, BK, limits);
+  flash::packed_product(cfg, rows, cols, D, 1.0f, q, packs.kt + (j0 / NR) * D * NR, D * NR, 0.0f, s.p, BK, limits);
   flash::packed_product(cfg, rows, cols, Dv, 1.0f, dout, packs.vt + (j0 / NR) * Dv * NR, Dv * NR, 0.0f, s.ds, BK,
                         limits);
   float* keep = s.keep;
@@ -115,15 +118,15 @@ void tile_gradients(const BackwardPlan& plan, int64_t bh, const Packs& packs, in
   }
 }
 
-// dQ rows i0.. = scale dS K (keys j0..) + beta dQ. Every row and column is written (each query attends key 0
+// dQ rows i0.. = dS (scale K) (keys j0..) + beta dQ. Every row and column is written (each query attends key 0
 // onward), so beta = 0 on the first key block replaces zeroing dQ.
 void accumulate_dq(const BackwardPlan& plan, int64_t bh, const Packs& packs, int64_t i0, int rows, int64_t j0,
                    int cols, int64_t diagonal, const TileScratch& s, float beta) {
   const AttentionProblem<float>& pr = plan.pr;
   const int64_t D = pr.D;
-  flash::packed_product(plan.table.sgemm, rows, D, cols, static_cast<float>(pr.scale),
-                        flash::strided_a(s.ds, plan.BK, 1), packs.k + j0 * plan.NR, pr.S * plan.NR, beta,
-                        pr.dq.of(bh) + i0 * pr.dq.row_stride, pr.dq.row_stride, [&](int64_t r0, int m) {
+  flash::packed_product(plan.table.sgemm, rows, D, cols, 1.0f, flash::strided_a(s.ds, plan.BK, 1),
+                        packs.k + j0 * plan.NR, pr.S * plan.NR, beta, pr.dq.of(bh) + i0 * pr.dq.row_stride,
+                        pr.dq.row_stride, [&](int64_t r0, int m) {
                           return RowLimits{0, attention_valid_cols(static_cast<int>(r0) + m - 1, cols, diagonal), D};
                         });
 }
@@ -152,7 +155,7 @@ void key_block_task(const BackwardPlan& plan, int64_t bh, const Packs& packs, in
     const float beta = written ? 1.0f : 0.0f;
     flash::packed_product(cfg, cols, Dv, rows, 1.0f, flash::strided_a(s.p, 1, plan.BK), packs.dout + i0 * NR,
                           T * NR, beta, dv, pr.dv.row_stride, limits(Dv));
-    flash::packed_product(cfg, cols, D, rows, static_cast<float>(pr.scale), flash::strided_a(s.ds, 1, plan.BK),
+    flash::packed_product(cfg, cols, D, rows, 1.0f, flash::strided_a(s.ds, 1, plan.BK),
                           packs.q + i0 * NR, T * NR, beta, dk, pr.dk.row_stride, limits(D));
     if (!written) {
       // Causal: row groups from the first with an empty depth range (keys no query of this block attends) were

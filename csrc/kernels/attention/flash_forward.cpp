@@ -21,10 +21,11 @@ struct ForwardPlan {
   int64_t kt_size, v_size;   // floats of the K^T and V packs of one (batch, head)
 };
 
-// Packs of one (batch, head): K^T (D deep, S wide) then V (S deep, Dv wide).
+// Packs of one (batch, head): scale K^T (D deep, S wide) then V (S deep, Dv wide).
 void pack_kv(const ForwardPlan& plan, int64_t bh, float* packs) {
   const AttentionProblem<float>& pr = plan.pr;
   flash::pack_transposed(plan.table.sgemm, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, packs);
+  flash::scale_pack(packs, plan.kt_size, static_cast<float>(pr.scale));
   flash::pack_direct(plan.table.sgemm, pr.v.of(bh), pr.v.row_stride, pr.S, pr.Dv, packs + plan.kt_size);
 }
 
@@ -35,7 +36,6 @@ void forward_query_block(const ForwardPlan& plan, int64_t bh, const float* packs
   const AttentionProblem<float>& pr = plan.pr;
   const SgemmConfig& cfg = plan.table.sgemm;
   const int64_t BK = plan.BK, NR = plan.NR, D = pr.D, Dv = pr.Dv, S = pr.S;
-  const float scale = static_cast<float>(pr.scale);
   const float *packed_kt = packs, *packed_v = packs + plan.kt_size;
   float* out = pr.out.of(bh) + i0 * pr.out.row_stride;
   const int64_t out_rs = pr.out.row_stride;
@@ -44,12 +44,10 @@ void forward_query_block(const ForwardPlan& plan, int64_t bh, const float* packs
     row_sum[r] = 0.0f;
   }
   const int64_t kv_end = pr.causal ? std::min(S, i0 + rows) : S;
-  // Q meeting several key blocks is packed once, scale folded in (then the scores leave the micro-kernel
-  // without a multiply); for one key block the pack costs more than it saves.
+  // Q meeting several key blocks is packed once; for one key block the pack costs more than it saves.
   const float* q_rows = pr.q.of(bh) + i0 * pr.q.row_stride;
-  const bool pack_q = kv_end > BK;
-  const flash::OperandA q = pack_q ? flash::pack_a(cfg, q_rows, pr.q.row_stride, rows, D, scale, packed_q)
-                                   : flash::strided_a(q_rows, pr.q.row_stride, 1);
+  const flash::OperandA q = kv_end > BK ? flash::pack_a(cfg, q_rows, pr.q.row_stride, rows, D, packed_q)
+                                        : flash::strided_a(q_rows, pr.q.row_stride, 1);
   if (kv_end == 0)
     for (int64_t r = 0; r < rows; ++r) std::fill(out + r * out_rs, out + r * out_rs + Dv, 0.0f);
   for (int64_t j0 = 0; j0 < kv_end; j0 += BK) {
@@ -60,7 +58,7 @@ void forward_query_block(const ForwardPlan& plan, int64_t bh, const float* packs
     auto needed_cols = [&](int64_t r0, int m) -> int64_t {
       return attention_valid_cols(static_cast<int>(r0) + m - 1, cols, diagonal);
     };
-    flash::packed_product(cfg, rows, cols, D, pack_q ? 1.0f : scale, q, packed_kt + (j0 / NR) * D * NR, D * NR, 0.0f,
+    flash::packed_product(cfg, rows, cols, D, 1.0f, q, packed_kt + (j0 / NR) * D * NR, D * NR, 0.0f,
                           scores, BK, [&](int64_t r0, int m) { return RowLimits{0, D, needed_cols(r0, m)}; });
     const float* mask = pr.mask.data ? pr.mask.of(bh) + i0 * pr.mask.row_stride + j0 : nullptr;
     plan.table.attention.softmax_step(scores, BK, mask, pr.mask.row_stride, static_cast<int>(rows), cols, diagonal,

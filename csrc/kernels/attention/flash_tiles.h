@@ -104,14 +104,19 @@ inline int64_t a_pack_size(const SgemmConfig& cfg, int64_t rows, int64_t cols) {
   return round_up(ceil_div(rows, cfg.mr) * cfg.mr * cols, 16);
 }
 
-// Packs scale * x (rows, cols; row stride x_rs) as an A operand, zero-padded past `rows`.
-inline OperandA pack_a(const SgemmConfig& cfg, const float* x, int64_t x_rs, int64_t rows, int64_t cols, float scale,
+// Packs x (rows, cols; row stride x_rs) as an A operand, zero-padded past `rows`.
+inline OperandA pack_a(const SgemmConfig& cfg, const float* x, int64_t x_rs, int64_t rows, int64_t cols,
                        float* packed) {
   if (cfg.pack_a_row_major) cfg.pack_a_row_major(x, x_rs, rows, cols, packed);
   else pack_a_block(x, x_rs, 1, rows, cols, cfg.mr, packed);
-  if (scale != 1.0f)
-    for (int64_t i = 0, n = ceil_div(rows, cfg.mr) * cfg.mr * cols; i < n; ++i) packed[i] *= scale;
   return packed_a_rows(cfg, packed, cols, 0);
+}
+
+// Multiplies a pack of n floats by scale: the softmax scale goes into the K, Q packs once per (batch, head), so
+// every tile product runs with alpha = 1 (the micro-kernel's plain store; alpha != 1 cost ~150 cycles a tile).
+inline void scale_pack(float* packed, int64_t n, float scale) {
+  if (scale != 1.0f)
+    for (int64_t i = 0; i < n; ++i) packed[i] *= scale;
 }
 
 // The calling thread's active prefetcher (null: none), stepped kPrefetchLinesPerTile lines after each tile of
