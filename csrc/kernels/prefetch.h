@@ -18,18 +18,13 @@ class Prefetcher {
     const int64_t bytes = rows * cols * static_cast<int64_t>(sizeof(float));
     if (count_ == kMaxSources || rows <= 0 || cols <= 0 || bytes > budget_) return;
     budget_ -= bytes;
-    lines_ += rows * ((cols + 15) / 16);
     sources_[count_++] = {x, row_stride, rows, cols};
   }
-
-  // Cache lines still to prefetch.
-  int64_t lines() const { return lines_; }
 
   void step(int64_t lines) {
     for (; lines > 0 && next_ < count_; --lines) {
       const Source& s = sources_[next_];
       __builtin_prefetch(s.x + row_ * s.row_stride + col_, 0, 3);
-      --lines_;
       if ((col_ += 16) < s.cols) continue;
       col_ = 0;
       if (++row_ < s.rows) continue;
@@ -46,7 +41,7 @@ class Prefetcher {
   static constexpr int kMaxSources = 5;
   Source sources_[kMaxSources];
   int count_ = 0, next_ = 0;
-  int64_t row_ = 0, col_ = 0, lines_ = 0, budget_;
+  int64_t row_ = 0, col_ = 0, budget_;
 };
 
 }  // namespace kernels
