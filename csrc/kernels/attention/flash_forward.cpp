@@ -25,7 +25,7 @@ struct ForwardPlan {
 void pack_kv(const ForwardPlan& plan, int64_t bh, float* packs) {
   const AttentionProblem<float>& pr = plan.pr;
   flash::pack_transposed(plan.table.sgemm, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, packs);
-  flash::scale_pack(packs, plan.kt_size, static_cast<float>(pr.scale));
+  flash::scale_pack(plan.table, packs, plan.kt_size, static_cast<float>(pr.scale));
   flash::pack_direct(plan.table.sgemm, pr.v.of(bh), pr.v.row_stride, pr.S, pr.Dv, packs + plan.kt_size);
 }
 
