@@ -1,5 +1,5 @@
 // Flash attention forward (float32): K^T and V packed once per (batch, head) into micro-kernel slivers, then
-// one task per (batch x head, 48-row query block) streams 64-key blocks: S = scale Q K^T on the sgemm
+// one task per (batch x head, 48-row query block) streams 256-key blocks: S = scale Q K^T on the sgemm
 // micro-kernel, the online-softmax step (row primitive), dropout, O += P V. Causal attention stops at the
 // diagonal and skips MR x NR tiles above it. Saves log-sum-exp per row for the backward.
 #include <cmath>

@@ -175,7 +175,8 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
       // Walked rows-outer, a row-major A sliver is read in place: it stays in L1 across the walk, and the
       // kernel's row pointers beat a pack pass (GPT / MLP shapes +2-8%, 1 thread, in-process A/B). Not when its
       // rows crowd one L1 set (K = 1024 on an 8-way Zen 4 L1: packed +6-10% on 1 thread, +10-40% on 2). A
-      // column-major A (X^T in X^T dY) is still packed: in place it was 3-7% slower.
+      // column-major A (X^T in X^T dY) is still packed: in place it was 3-7% slower on Ice Lake (though 2-9%
+      // faster on Zen 4).
       const bool pack = pack_a && !(rows_outer && p.csA == 1 && !rows_alias_in_l1(p.rsA, MR));
       if (p.rsB == 1 && cfg.pack_b_col_major)
         cfg.pack_b_col_major(b, p.csB, kc, nc, 0, slivers, packed_b);
