@@ -108,6 +108,11 @@ def test_custom_scale_and_float_mask_with_minus_inf(implementation):
     want = torch_reference(q, k, v, g, attn_mask=mask, scale=0.3)
     got = run_ember(implementation, q, k, v, g, attn_mask=mask, scale=0.3)
     assert_matches(got, want, atol=1e-3)
+    # Causal, several key blocks (the scale rides in the K and Q packs).
+    q, k, v, g = random_case(rng, (1, 3), 150, 150, 24, 24)
+    want = torch_reference(q, k, v, g, is_causal=True, scale=0.7)
+    got = run_ember(implementation, q, k, v, g, is_causal=True, scale=0.7)
+    assert_matches(got, want, atol=1e-3)
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
