@@ -1,7 +1,9 @@
 // Software prefetch of the matrices a later pack will read, a few cache lines at a time from inside the
 // micro-kernel loops (the caller steps it after each tile): the lines arrive while the current block computes
 // instead of at memory speed when the pack reads them. One burst up front hides little (measured on an AVX-512
-// Zen 4: spread over the tiles +4-6% on attention at T = 256, a burst +1-2%).
+// Zen 4: spread over the tiles +4-6% on attention at T = 256, a burst +1-2%). The lines go to L2 (prefetcht2),
+// not L1: into L1 they evicted the tiles' operands, so only a trickle paid off, too slow to finish within a
+// causal pass (to L2 at twice the rate: causal T = 256 forward +4-5%, full +1%).
 #pragma once
 #include <cstdint>
 
@@ -24,7 +26,7 @@ class Prefetcher {
   void step(int64_t lines) {
     for (; lines > 0 && next_ < count_; --lines) {
       const Source& s = sources_[next_];
-      __builtin_prefetch(s.x + row_ * s.row_stride + col_, 0, 3);
+      __builtin_prefetch(s.x + row_ * s.row_stride + col_, 0, 1);   // prefetcht2: to L2
       if ((col_ += 16) < s.cols) continue;
       col_ = 0;
       if (++row_ < s.rows) continue;

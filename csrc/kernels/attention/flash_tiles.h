@@ -120,7 +120,7 @@ inline void scale_pack(const Table& table, float* packed, int64_t n, float scale
 
 // The calling thread's active prefetcher (null: none), stepped kPrefetchLinesPerTile lines after each tile of
 // packed_product; at most kPrefetchBytes (the next (batch, head)'s inputs; more would evict the packs in use).
-constexpr int kPrefetchLinesPerTile = 16;
+constexpr int kPrefetchLinesPerTile = 32;
 constexpr int64_t kPrefetchBytes = 512 << 10;
 inline thread_local Prefetcher* active_prefetcher = nullptr;
 
