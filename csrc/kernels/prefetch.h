@@ -24,15 +24,18 @@ class Prefetcher {
   }
 
   void step(int64_t lines) {
-    for (; lines > 0 && next_ < count_; --lines) {
-      const Source& s = sources_[next_];
-      __builtin_prefetch(s.x + row_ * s.row_stride + col_, 0, 1);   // prefetcht2: to L2
-      if ((col_ += 16) < s.cols) continue;
-      col_ = 0;
-      if (++row_ < s.rows) continue;
-      row_ = 0;
-      ++next_;
+    int next = next_;
+    int64_t row = row_, col = col_;
+    for (; lines > 0 && next < count_; --lines) {
+      const Source& s = sources_[next];
+      __builtin_prefetch(s.x + row * s.row_stride + col, 0, 1);   // prefetcht2: to L2
+      if ((col += 16) < s.cols) continue;
+      col = 0;
+      if (++row < s.rows) continue;
+      row = 0;
+      ++next;
     }
+    next_ = next, row_ = row, col_ = col;
   }
 
  private:
