@@ -148,6 +148,21 @@ FloatArray kernel_rows_backward(const std::string& level, const std::string& nam
   return out.result({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(cols)}, op);
 }
 
+// Softmax cross-entropy rows of x with one level's kernels: (lse, scale * (softmax(x) - offset)).
+py::tuple kernel_cross_entropy_rows(const std::string& level, const FloatArray& x, const FloatArray& scale,
+                                    float offset) {
+  const char* op = "_kernel_cross_entropy_rows";
+  const kernels::Table& t = level_table(level, op);
+  EMBER_CHECK(x.ndim() == 2 && x.shape(1) >= 1 && scale.ndim() == 1 && scale.shape(0) == x.shape(0), ValueError,
+              op, ": expected x (rows, cols >= 1) and scale (rows,)");
+  const int64_t rows = x.shape(0), cols = x.shape(1);
+  GuardedOutput lse(rows), grad(rows * cols);
+  t.logsumexp_rows(x.data(), lse.data(), rows, cols);
+  t.cross_entropy_grad_rows(x.data(), lse.data(), scale.data(), offset, grad.data(), rows, cols);
+  return py::make_tuple(lse.result({static_cast<py::ssize_t>(rows)}, op),
+                        grad.result({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(cols)}, op));
+}
+
 // Layer norm of each row with one level's kernels: (y, mean, rstd) forward, then (gx, gw, gb) from gy with
 // the parameter gradients summed over all rows in one block.
 py::tuple kernel_layer_norm(const std::string& level, const FloatArray& x, const py::object& weight,
@@ -205,6 +220,8 @@ void bind_kernel_hooks(py::module_& m) {
         "Run one activation-backward kernel of a SIMD level (test hook).");
   m.def("_kernel_rows", &kernel_rows, py::arg("level"), py::arg("name"), py::arg("x"),
         "Run softmax_rows / log_softmax_rows of a SIMD level on a 2-d float32 array (test hook).");
+  m.def("_kernel_cross_entropy_rows", &kernel_cross_entropy_rows, py::arg("level"), py::arg("x"), py::arg("scale"),
+        py::arg("offset"), "logsumexp_rows then cross_entropy_grad_rows of a SIMD level (test hook).");
   m.def("_kernel_rows_backward", &kernel_rows_backward, py::arg("level"), py::arg("name"), py::arg("y"),
         py::arg("gy"), "Run softmax_backward_rows / log_softmax_backward_rows of a SIMD level (test hook).");
   m.def("_kernel_sum", [](const std::string& level, const FloatArray& x) {

@@ -19,6 +19,12 @@ using UnaryBackwardF32 = void (*)(const float* saved, const float* gy, float* gx
 // Row-wise over a (rows, cols) contiguous matrix.
 using RowsF32 = void (*)(const float* x, float* y, int64_t rows, int64_t cols);
 using RowsBackwardF32 = void (*)(const float* y, const float* gy, float* gx, int64_t rows, int64_t cols);
+// Softmax cross-entropy rows, x (rows, cols) contiguous logits. lse[r] = log(sum_c exp(x[r, c])), shifted by the
+// row max (which it is when infinite; NaN when the row holds one).
+using LogsumexpRowsF32 = void (*)(const float* x, float* lse, int64_t rows, int64_t cols);
+// y[r, c] = scale[r] * (exp(x[r, c] - lse[r]) - offset): the loss gradient but for the target's own term.
+using CrossEntropyGradRowsF32 = void (*)(const float* x, const float* lse, const float* scale, float offset, float* y,
+                                         int64_t rows, int64_t cols);
 // Layer norm of (rows, cols) rows; see x86_common/rows.h. The backward adds into float partials (cols) for the
 // weight and bias gradients (null: not wanted) and writes gx (null: not wanted).
 // 2x2 stride-2 max pool of one (2 OH.., 2 OW..) plane with row length W: y (OH, OW), indices (OH, OW) flat
@@ -40,6 +46,8 @@ struct Table {
   float (*max)(const float* x, int64_t n);    // n >= 1; NaN propagates
   RowsF32 softmax_rows, log_softmax_rows;
   RowsBackwardF32 softmax_backward_rows, log_softmax_backward_rows;   // saved = y
+  LogsumexpRowsF32 logsumexp_rows;
+  CrossEntropyGradRowsF32 cross_entropy_grad_rows;
   LayerNormRowsF32 layer_norm_rows;
   LayerNormBackwardRowsF32 layer_norm_backward_rows;
   MaxPool2x2F32 max_pool_2x2;

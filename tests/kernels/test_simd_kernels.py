@@ -354,6 +354,42 @@ def test_softmax_backward_rows(level):
             assert (np.abs(gx - expected[name]) <= scale + 1e-5 * np.abs(expected[name])).all(), what + " vs float64"
 
 
+@pytest.mark.parametrize("level", LEVELS)
+def test_cross_entropy_rows(level):
+    for rows, cols in ROW_SHAPES:
+        x = data(rows * cols, seed=cols, specials=False).reshape(rows, cols)
+        scale = data(rows, seed=5 + cols, scale=1.0, specials=False)
+        offset = 0.1 / cols
+        lse, grad = _C._kernel_cross_entropy_rows(level, x, scale, offset)
+        x64 = x.astype(np.float64)
+        m = x64.max(axis=1, keepdims=True)
+        lse64 = (m + np.log(np.exp(x64 - m).sum(axis=1, keepdims=True)))[:, 0]
+        grad64 = scale[:, None] * (np.exp(x64 - lse64[:, None]) - offset)
+        ref_lse, ref_grad = _C._kernel_cross_entropy_rows("ref", x, scale, offset)
+        what = f"{level} cross-entropy rows {rows}x{cols}"
+        atol = 3e-7 * (1 + float(np.abs(x).max()))
+        assert_close(lse, ref_lse, rtol=2e-6, atol=atol, what=what + " lse vs ref")
+        assert_close(lse, lse64.astype(np.float32), rtol=2e-6, atol=atol, what=what + " lse vs float64")
+        assert_close(grad, ref_grad, rtol=1e-5, atol=1e-7, what=what + " grad vs ref")
+        assert_close(grad, grad64.astype(np.float32), rtol=1e-5, atol=1e-7, what=what + " grad vs float64")
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_cross_entropy_rows_special_values(level):
+    x = np.array([[-np.inf] * 5,                          # all -inf: lse -inf
+                  [0, -np.inf, 1, -np.inf, 2],            # -inf entries: probability 0
+                  [0, np.nan, 1, 2, 3],                   # NaN: lse NaN
+                  [0, np.inf, 1, 2, 3],                   # +inf: lse +inf
+                  [100, 100, -100, 0, 100]], dtype=np.float32)   # no overflow
+    lse, grad = _C._kernel_cross_entropy_rows(level, x, np.ones(5, np.float32), 0.0)
+    ref_lse, ref_grad = _C._kernel_cross_entropy_rows("ref", x, np.ones(5, np.float32), 0.0)
+    np.testing.assert_array_equal(lse[[0, 2, 3]], np.array([-np.inf, np.nan, np.inf], np.float32))
+    np.testing.assert_allclose(lse[[1, 4]], [2 + np.log1p(np.exp(-1) + np.exp(-2)), 100 + np.log(3)], rtol=1e-6)
+    np.testing.assert_array_equal(np.isnan(grad), np.isnan(ref_grad), err_msg=level)
+    assert_close(grad[[1, 4]], ref_grad[[1, 4]], what=f"{level} cross-entropy grad vs ref")
+    assert grad[1, 1] == 0 and grad[1, 3] == 0
+
+
 # ------------------------------------------------------------------------------------------- the hooks
 
 

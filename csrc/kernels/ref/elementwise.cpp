@@ -113,6 +113,27 @@ void log_softmax_rows(const float* x, float* y, int64_t rows, int64_t cols) {
   }
 }
 
+void logsumexp_rows(const float* x, float* lse, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    const float m = max(xr, cols);
+    if (std::isinf(m) || std::isnan(m)) {
+      lse[r] = m;
+      continue;
+    }
+    double s = 0.0;
+    for (int64_t c = 0; c < cols; ++c) s += std::exp(xr[c] - m);
+    lse[r] = m + static_cast<float>(std::log(s));
+  }
+}
+
+void cross_entropy_grad_rows(const float* x, const float* lse, const float* scale, float offset, float* y,
+                             int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      y[r * cols + c] = scale[r] * (std::exp(x[r * cols + c] - lse[r]) - offset);
+}
+
 // gx = y * (gy - sum(gy * y))
 void softmax_backward_rows(const float* y, const float* gy, float* gx, int64_t rows, int64_t cols) {
   for (int64_t r = 0; r < rows; ++r) {
@@ -146,6 +167,7 @@ void fill(Table& t) {
   t.sum = sum; t.max = max;
   t.softmax_rows = softmax_rows; t.log_softmax_rows = log_softmax_rows;
   t.softmax_backward_rows = softmax_backward_rows; t.log_softmax_backward_rows = log_softmax_backward_rows;
+  t.logsumexp_rows = logsumexp_rows; t.cross_entropy_grad_rows = cross_entropy_grad_rows;
   t.layer_norm_rows = ref::layer_norm_rows; t.layer_norm_backward_rows = ref::layer_norm_backward_rows;
   t.max_pool_2x2 = max_pool_2x2_plane;
 }

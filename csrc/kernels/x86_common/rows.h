@@ -141,6 +141,40 @@ void log_softmax_rows_kernel(const float* x, float* y, int64_t rows, int64_t col
   }
 }
 
+// lse = log(sum(exp(x))) per row (kernels.h: LogsumexpRowsF32).
+template <class S>
+void logsumexp_rows_kernel(const float* x, float* lse, int64_t rows, int64_t cols) {
+  using V = typename S::V;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    const float m = max_kernel<S>(xr, cols);
+    if (std::isinf(m) || std::isnan(m)) {
+      lse[r] = m;
+      continue;
+    }
+    const V shift = S::set1(m);
+    const double total = accurate_sum<S>(
+        cols, [&](int64_t i) { return VecMath<S>::exp(S::sub(S::load(xr + i), shift)); },
+        [&](int64_t i, typename S::Tail t) {
+          return S::fill_off_lanes(VecMath<S>::exp(S::sub(S::load_tail(xr + i, t), shift)), t, S::zero());
+        });
+    lse[r] = m + static_cast<float>(std::log(total));
+  }
+}
+
+// y = scale * (exp(x - lse) - offset) per row (kernels.h: CrossEntropyGradRowsF32).
+template <class S>
+void cross_entropy_grad_rows_kernel(const float* x, const float* lse, const float* scale, float offset, float* y,
+                                    int64_t rows, int64_t cols) {
+  using V = typename S::V;
+  const V off = S::set1(offset);
+  for (int64_t r = 0; r < rows; ++r) {
+    const V shift = S::set1(lse[r]), factor = S::set1(scale[r]);
+    map_unary<S>(x + r * cols, y + r * cols, cols,
+                 [&](V v) { return S::mul(factor, S::sub(VecMath<S>::exp(S::sub(v, shift)), off)); });
+  }
+}
+
 // gx = y * (gy - sum(gy * y)) per row; y, gy, gx (rows, cols) contiguous; y = softmax output.
 template <class S>
 void softmax_backward_rows_kernel(const float* y, const float* gy, float* gx, int64_t rows, int64_t cols) {
@@ -273,6 +307,8 @@ void fill_rows(Table& t) {
   t.log_softmax_rows = log_softmax_rows_kernel<S>;
   t.softmax_backward_rows = softmax_backward_rows_kernel<S>;
   t.log_softmax_backward_rows = log_softmax_backward_rows_kernel<S>;
+  t.logsumexp_rows = logsumexp_rows_kernel<S>;
+  t.cross_entropy_grad_rows = cross_entropy_grad_rows_kernel<S>;
 }
 
 }  // namespace

@@ -1,0 +1,90 @@
+"""Softmax cross-entropy forward and forward+backward: ember's fused op vs torch.nn.functional.cross_entropy.
+
+Class-index targets on (N, C) float32 logits, from the char-GPT head (2048 x 96) to a GPT-2-sized vocabulary
+(256 x 50257), plus label smoothing on the middle shape. Interleaved in one process (the order flips every round)
+after the losses and gradients were checked against torch; the table gives median times and the median of the
+per-round ratios torch time / ember time (> 1: ember is faster).
+
+    python bench/losses.py                 # every shape, 1 and 2 threads
+    python bench/losses.py --threads 1 --rounds 15
+"""
+import argparse
+import statistics
+import time
+
+import torch   # first, so both libraries' OpenMP runtimes start in the order PyTorch users have them
+import numpy as np
+
+import ember
+
+SHAPES = [(2048, 96, 0.0), (512, 8192, 0.0), (512, 8192, 0.1), (256, 50257, 0.0)]
+
+
+def make(n, c, smoothing, seed=0):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((n, c)) * 2).astype(np.float32)
+    y = rng.integers(0, c, n)
+    ex, tx = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ey, ty = ember.tensor(y), torch.tensor(y)
+
+    def ember_step(backward):
+        loss = ember.nn.functional.cross_entropy(ex, ey, label_smoothing=smoothing)
+        if backward:
+            ex.grad = None
+            loss.backward()
+        return loss
+
+    def torch_step(backward):
+        loss = torch.nn.functional.cross_entropy(tx, ty, label_smoothing=smoothing)
+        if backward:
+            tx.grad = None
+            loss.backward()
+        return loss
+
+    return ember_step, torch_step, ex, tx
+
+
+def validate(ember_step, torch_step, ex, tx, what):
+    e, t = ember_step(True), torch_step(True)
+    np.testing.assert_allclose(float(e.item()), float(t.item()), rtol=1e-5, err_msg=what)
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-8, err_msg=what)
+
+
+def timed(step, backward, min_seconds=0.02):
+    step(backward)
+    count, start = 0, time.perf_counter()
+    while True:
+        step(backward)
+        count += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds and count >= 3:
+            return elapsed / count
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=9)
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, ember {ember.__version__}; times are medians, ratio = torch / ember")
+    for threads in args.threads:
+        ember.set_num_threads(threads)
+        torch.set_num_threads(threads)
+        for n, c, smoothing in SHAPES:
+            ember_step, torch_step, ex, tx = make(n, c, smoothing)
+            what = f"{n}x{c} smoothing {smoothing}"
+            validate(ember_step, torch_step, ex, tx, what)
+            for backward in (False, True):
+                te, tt, ratios = [], [], []
+                for r in range(args.rounds):
+                    pair = [(ember_step, te), (torch_step, tt)]
+                    for step, times in (pair if r % 2 == 0 else pair[::-1]):
+                        times.append(timed(step, backward))
+                    ratios.append(tt[-1] / te[-1])
+                print(f"{threads}t {what:28s} {'fwd+bwd' if backward else 'fwd    '}  ember "
+                      f"{statistics.median(te) * 1e3:8.3f} ms  torch {statistics.median(tt) * 1e3:8.3f} ms  "
+                      f"x torch {statistics.median(ratios):5.2f}")
+
+
+if __name__ == "__main__":
+    main()
