@@ -241,6 +241,37 @@ def test_batch_norm_training_steps_running_stats_and_eval(cls, tcls, shape, mome
     assert_close(e_bn.weight.grad, t_bn.weight.grad, atol=1e-4)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_batch_norm_1d_wide_features_match_torch(threads):
+    # (N, C) input: the rows-outer path; 2 threads split its 20000 channels into ranges that start past 0
+    previous = ember.get_num_threads()
+    ember.set_num_threads(threads)
+    try:
+        t_bn, e_bn = tnn.BatchNorm1d(20000), nn.BatchNorm1d(20000)
+        with torch.no_grad():
+            t_bn.weight.uniform_(0.5, 1.5)
+            t_bn.bias.uniform_(-0.5, 0.5)
+        copy_torch_to_ember(t_bn, e_bn)
+        ex, tx = pair((4, 20000), 3, scale=2.0)
+        e_out, t_out = e_bn(ex * 3.0 + 1.0), t_bn(tx * 3.0 + 1.0)
+        assert_close(e_out, t_out, atol=1e-4)
+        grad = np.random.default_rng(4).standard_normal((4, 20000)).astype(np.float32)
+        e_out.backward(ember.tensor(grad))
+        t_out.backward(torch.tensor(grad))
+        for e, t in ((ex.grad, tx.grad), (e_bn.weight.grad, t_bn.weight.grad), (e_bn.bias.grad, t_bn.bias.grad),
+                     (e_bn.running_mean, t_bn.running_mean), (e_bn.running_var, t_bn.running_var)):
+            assert_close(e, t, atol=1e-4)
+        e_bn.eval(), t_bn.eval()
+        ex, tx = pair((4, 20000), 5)
+        e_out, t_out = e_bn(ex), t_bn(tx)
+        assert_close(e_out, t_out, atol=1e-5)
+        e_out.backward(ember.tensor(grad))
+        t_out.backward(torch.tensor(grad))
+        assert_close(ex.grad, tx.grad, atol=1e-5)
+    finally:
+        ember.set_num_threads(previous)
+
+
 def test_batch_norm_without_affine_or_running_stats():
     for kwargs in ({"affine": False}, {"track_running_stats": False}):
         t_bn, e_bn = tnn.BatchNorm1d(3, **kwargs), nn.BatchNorm1d(3, **kwargs)
@@ -270,6 +301,9 @@ def test_batch_norm_gradcheck():
     assert ember.autograd.gradcheck(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), (x, w, b))
     rm, rv = ember.randn(2, dtype=ember.float64), ember.rand(2, dtype=ember.float64) + 0.5
     assert ember.autograd.gradcheck(lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=False), (x, w, b))
+    x2 = ember.randn(5, 2, dtype=ember.float64, requires_grad=True)   # (N, C): the rows-outer path
+    assert ember.autograd.gradcheck(lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), (x2, w, b))
+    assert ember.autograd.gradcheck(lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=False), (x2, w, b))
 
 
 def test_pad_constant_matches_torch():
