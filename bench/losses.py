@@ -1,7 +1,7 @@
-"""Softmax cross-entropy forward and forward+backward: ember's fused op vs torch.nn.functional.cross_entropy.
+"""Fused losses forward and forward+backward vs torch.nn.functional: softmax cross-entropy and MSE.
 
-Class-index targets on (N, C) float32 logits, from the char-GPT head (2048 x 96) to a GPT-2-sized vocabulary
-(256 x 50257), plus label smoothing on the middle shape. Interleaved in one process (the order flips every round)
+Cross-entropy: class-index targets on (N, C) float32 logits, from the char-GPT head (2048 x 96) to a GPT-2-sized
+vocabulary (256 x 50257), plus label smoothing on the middle shape. MSE: mean over 4M float32 values. Interleaved in one process (the order flips every round)
 after the losses and gradients were checked against torch; the table gives median times and the median of the
 per-round ratios torch time / ember time (> 1: ember is faster).
 
@@ -17,25 +17,30 @@ import numpy as np
 
 import ember
 
-SHAPES = [(2048, 96, 0.0), (512, 8192, 0.0), (512, 8192, 0.1), (256, 50257, 0.0)]
+SHAPES = [(2048, 96, 0.0), (512, 8192, 0.0), (512, 8192, 0.1), (256, 50257, 0.0), (512, 8192, "mse")]
 
 
 def make(n, c, smoothing, seed=0):
+    """smoothing: the cross-entropy's label smoothing, or "mse" for the MSE loss against a random target."""
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal((n, c)) * 2).astype(np.float32)
-    y = rng.integers(0, c, n)
+    y = rng.standard_normal((n, c)).astype(np.float32) if smoothing == "mse" else rng.integers(0, c, n)
     ex, tx = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     ey, ty = ember.tensor(y), torch.tensor(y)
+    e_loss = ember.nn.functional.mse_loss if smoothing == "mse" else \
+        (lambda a, b: ember.nn.functional.cross_entropy(a, b, label_smoothing=smoothing))
+    t_loss = torch.nn.functional.mse_loss if smoothing == "mse" else \
+        (lambda a, b: torch.nn.functional.cross_entropy(a, b, label_smoothing=smoothing))
 
     def ember_step(backward):
-        loss = ember.nn.functional.cross_entropy(ex, ey, label_smoothing=smoothing)
+        loss = e_loss(ex, ey)
         if backward:
             ex.grad = None
             loss.backward()
         return loss
 
     def torch_step(backward):
-        loss = torch.nn.functional.cross_entropy(tx, ty, label_smoothing=smoothing)
+        loss = t_loss(tx, ty)
         if backward:
             tx.grad = None
             loss.backward()
@@ -72,7 +77,7 @@ def main():
         torch.set_num_threads(threads)
         for n, c, smoothing in SHAPES:
             ember_step, torch_step, ex, tx = make(n, c, smoothing)
-            what = f"{n}x{c} smoothing {smoothing}"
+            what = f"mse {n}x{c}" if smoothing == "mse" else f"cross-entropy {n}x{c} smoothing {smoothing}"
             validate(ember_step, torch_step, ex, tx, what)
             for backward in (False, True):
                 te, tt, ratios = [], [], []
@@ -81,7 +86,7 @@ def main():
                     for step, times in (pair if r % 2 == 0 else pair[::-1]):
                         times.append(timed(step, backward))
                     ratios.append(tt[-1] / te[-1])
-                print(f"{threads}t {what:28s} {'fwd+bwd' if backward else 'fwd    '}  ember "
+                print(f"{threads}t {what:38s} {'fwd+bwd' if backward else 'fwd    '}  ember "
                       f"{statistics.median(te) * 1e3:8.3f} ms  torch {statistics.median(tt) * 1e3:8.3f} ms  "
                       f"x torch {statistics.median(ratios):5.2f}")
 

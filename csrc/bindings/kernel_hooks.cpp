@@ -163,6 +163,19 @@ py::tuple kernel_cross_entropy_rows(const std::string& level, const FloatArray& 
                         grad.result({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(cols)}, op));
 }
 
+// The MSE kernels of one level on 1-d a, b: (sum((a - b)^2), scale * (a - b)).
+py::tuple kernel_mse(const std::string& level, const FloatArray& a, const FloatArray& b, float scale) {
+  const char* op = "_kernel_mse";
+  const kernels::Table& t = level_table(level, op);
+  EMBER_CHECK(a.ndim() == 1 && b.ndim() == 1 && a.shape(0) == b.shape(0), ValueError, op,
+              ": expected two 1-d arrays of the same length");
+  const int64_t n = a.shape(0);
+  GuardedOutput grad(n);
+  const double total = t.squared_distance(a.data(), b.data(), n);
+  t.scaled_difference(a.data(), b.data(), scale, grad.data(), n);
+  return py::make_tuple(total, grad.result({static_cast<py::ssize_t>(n)}, op));
+}
+
 // Layer norm of each row with one level's kernels: (y, mean, rstd) forward, then (gx, gw, gb) from gy with
 // the parameter gradients summed over all rows in one block.
 py::tuple kernel_layer_norm(const std::string& level, const FloatArray& x, const py::object& weight,
@@ -222,6 +235,8 @@ void bind_kernel_hooks(py::module_& m) {
         "Run softmax_rows / log_softmax_rows of a SIMD level on a 2-d float32 array (test hook).");
   m.def("_kernel_cross_entropy_rows", &kernel_cross_entropy_rows, py::arg("level"), py::arg("x"), py::arg("scale"),
         py::arg("offset"), "logsumexp_rows then cross_entropy_grad_rows of a SIMD level (test hook).");
+  m.def("_kernel_mse", &kernel_mse, py::arg("level"), py::arg("a"), py::arg("b"), py::arg("scale"),
+        "squared_distance and scaled_difference of a SIMD level on two 1-d float32 arrays (test hook).");
   m.def("_kernel_rows_backward", &kernel_rows_backward, py::arg("level"), py::arg("name"), py::arg("y"),
         py::arg("gy"), "Run softmax_backward_rows / log_softmax_backward_rows of a SIMD level (test hook).");
   m.def("_kernel_sum", [](const std::string& level, const FloatArray& x) {

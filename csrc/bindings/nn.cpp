@@ -4,6 +4,7 @@
 #include <string>
 
 #include "bindings/common.h"
+#include "ember/nn.h"
 
 namespace ember {
 namespace {
@@ -79,6 +80,13 @@ void bind_nn(py::module_& m) {
                     optional_tensor(weight, op, "weight"), parse_reduction(reduction, op), ignore_index);
   }, py::arg("input"), py::arg("target"), py::arg("weight") = py::none(), py::arg("reduction") = "mean",
      py::arg("ignore_index") = -100, "Negative log-likelihood of log-probabilities at class-index targets.");
+
+  m.def("mse_loss", [](py::object input, py::object target, const std::string& reduction) {
+    const char* op = "mse_loss";
+    return nn::functional::mse_loss(required_tensor(input, op, "input"), required_tensor(target, op, "target"),
+                                    parse_reduction(reduction, op));
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean",
+     "Mean squared error; one fused pass each way when the target has the input's shape and dtype.");
 
   m.def("binary_cross_entropy", [](py::object input, py::object target) {
     const char* op = "binary_cross_entropy";

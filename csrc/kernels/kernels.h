@@ -48,6 +48,8 @@ struct Table {
   RowsBackwardF32 softmax_backward_rows, log_softmax_backward_rows;   // saved = y
   LogsumexpRowsF32 logsumexp_rows;
   CrossEntropyGradRowsF32 cross_entropy_grad_rows;
+  double (*squared_distance)(const float* a, const float* b, int64_t n);   // sum((a - b)^2), accumulated as sum
+  void (*scaled_difference)(const float* a, const float* b, float scale, float* out, int64_t n);   // scale (a - b)
   LayerNormRowsF32 layer_norm_rows;
   LayerNormBackwardRowsF32 layer_norm_backward_rows;
   MaxPool2x2F32 max_pool_2x2;

@@ -92,6 +92,9 @@ Tensor dropout(const Tensor& input, double p, bool training) {
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   EMBER_CHECK(input.defined() && target.defined(), ValueError, "mse_loss: input and target must be defined");
+  if (reduction != Reduction::None && is_floating(input.dtype()) && target.dtype() == input.dtype() &&
+      target.shape() == input.shape())
+    return mse_loss_reduced(input, target, reduction == Reduction::Mean);
   Tensor loss = pow(binary(BinaryOp::Sub, input, target), Scalar(2));
   if (reduction == Reduction::Mean) return mean(loss);
   if (reduction == Reduction::Sum) return sum(loss);

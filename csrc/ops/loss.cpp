@@ -1,9 +1,11 @@
 // cross_entropy as ONE fused op (log-softmax + NLL forward saving logsumexp; backward softmax - target in one
-// kernel) with class weights, ignore_index, label smoothing and probability targets; and nll_loss. Reductions
+// kernel) with class weights, ignore_index, label smoothing and probability targets; nll_loss; and the reduced
+// mse_loss (one pass each way). Reductions
 // are PyTorch's: 'mean' divides by the summed target weights (class targets) or the batch size (probabilities).
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <vector>
 
 #include "ember/node.h"
 #include "ember/threads.h"
@@ -203,7 +205,81 @@ struct NllLossBackward : autograd::Node {
   }
 };
 
+// The reduced MSE loss of same-shape, same-dtype floating input and target: sum((x - y)^2) [/ n] in one pass
+// over fixed blocks (combined in order: the same result for any thread count); grad = s (x - y), s = 2 g [/ n].
+constexpr int64_t kMseBlock = 65536;
+
+template <typename T>
+double squared_distance(const T* a, const T* b, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    return kernels::table().squared_distance(a, b, n);
+  } else {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; ++i) s += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    return s;
+  }
+}
+
+template <typename T>
+void scaled_difference(const T* a, const T* b, T scale, T* out, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    kernels::table().scaled_difference(a, b, scale, out, n);
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = scale * (a[i] - b[i]);
+  }
+}
+
+struct MseLossBackward : autograd::Node {
+  autograd::SavedTensor input, target;
+  bool mean = true;
+  const char* name() const override { return "MseLossBackward0"; }
+  void release_saved() override { input.reset(); target.reset(); }
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
+    Tensor x = contiguous(input.get()), y = contiguous(target.get());
+    const int64_t n = x.numel();
+    const double scale = 2.0 * item(grads[0]) / (mean ? static_cast<double>(n) : 1.0);
+    Tensor gx = empty(x.shape(), x.dtype());
+    dispatch_floating(x.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      parallel_for(n, kMseBlock, [&](int64_t b, int64_t e) {
+        scaled_difference<T>(x.data<T>() + b, y.data<T>() + b, static_cast<T>(scale), gx.data<T>() + b, e - b);
+      });
+    });
+    Tensor gy = next_edges[1].fn ? neg(gx) : Tensor();
+    return {next_edges[0].fn ? gx : Tensor(), gy};
+  }
+};
+
 }  // namespace
+
+Tensor mse_loss_reduced(const Tensor& input, const Tensor& target, bool mean) {
+  const char* op = "mse_loss";
+  EMBER_CHECK(is_floating(input.dtype()) && target.dtype() == input.dtype() && target.shape() == input.shape(),
+              ValueError, op, ": the fused loss takes a floating input and a target of its shape and dtype");
+  Tensor x = contiguous(detach(input)), y = contiguous(detach(target));
+  const int64_t n = x.numel(), blocks = (n + kMseBlock - 1) / kMseBlock;
+  std::vector<double> partial(blocks, 0.0);
+  dispatch_floating(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    parallel_for(blocks, 1, [&](int64_t b, int64_t e) {
+      for (int64_t blk = b; blk < e; ++blk) {
+        const int64_t lo = blk * kMseBlock, hi = std::min(n, lo + kMseBlock);
+        partial[blk] = squared_distance<T>(x.data<T>() + lo, y.data<T>() + lo, hi - lo);
+      }
+    });
+  });
+  double total = 0.0;
+  for (double v : partial) total += v;
+  if (mean) total /= static_cast<double>(n);   // 0 / 0 = NaN for an empty input, as PyTorch
+  Tensor out = full({}, Scalar(total), input.dtype());
+  if (auto node = autograd::make_node<MseLossBackward>({&input, &target})) {
+    node->input = autograd::SavedTensor(input);
+    node->target = autograd::SavedTensor(target);
+    node->mean = mean;
+    autograd::set_history(out, node);
+  }
+  return out;
+}
 
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, Reduction reduction,
                      int64_t ignore_index, double label_smoothing) {

@@ -165,6 +165,8 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
                      Reduction reduction = Reduction::Mean, int64_t ignore_index = -100, double label_smoothing = 0.0);
 Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight = Tensor(),
                 Reduction reduction = Reduction::Mean, int64_t ignore_index = -100);
+// mean (or sum) of (input - target)^2, fused forward and backward; target of input's shape and floating dtype.
+Tensor mse_loss_reduced(const Tensor& input, const Tensor& target, bool mean);
 // Elementwise (unreduced) binary cross-entropy of probabilities / of logits; target has the input's shape;
 // pos_weight (may be undefined) has it too (callers expand it).
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target);

@@ -390,6 +390,19 @@ def test_cross_entropy_rows_special_values(level):
     assert grad[1, 1] == 0 and grad[1, 3] == 0
 
 
+@pytest.mark.parametrize("level", LEVELS)
+def test_mse_kernels_every_size(level):
+    for n in list(range(0, 70)) + [1000, 5001]:
+        a, b = data(n, seed=n, specials=False), data(n, seed=n + 1, specials=False)
+        total, grad = _C._kernel_mse(level, a, b, 0.75)
+        ref_total, ref_grad = _C._kernel_mse("ref", a, b, 0.75)
+        d = a.astype(np.float64) - b
+        assert abs(total - (d * d).sum()) <= 1e-6 * (1 + (d * d).sum()), f"{level} squared_distance n={n}"
+        assert abs(total - ref_total) <= 1e-6 * (1 + ref_total), f"{level} squared_distance n={n} vs ref"
+        np.testing.assert_array_equal(grad, ref_grad, err_msg=f"{level} scaled_difference n={n}")
+        assert_close(grad, (0.75 * d).astype(np.float32), what=f"{level} scaled_difference n={n} vs float64")
+
+
 # ------------------------------------------------------------------------------------------- the hooks
 
 

@@ -215,6 +215,40 @@ def test_gradcheck_every_loss(reduction):
                      (x, q))
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_fused_mse_long_input_matches_torch_and_ignores_thread_count(reduction):
+    # 200003 elements: several fixed blocks and a SIMD tail; gradients for input and target
+    ex, tx = pair((200003,), 0)
+    ey, ty = pair((200003,), 1)
+    previous, results = ember.get_num_threads(), []
+    try:
+        for threads in (1, 2):
+            ember.set_num_threads(threads)
+            ex.grad = ey.grad = None
+            loss = F.mse_loss(ex, ey, reduction=reduction)
+            loss.backward(ember.tensor(1.5))
+            results.append((loss.item(), ex.grad.numpy().copy(), ey.grad.numpy().copy()))
+    finally:
+        ember.set_num_threads(previous)
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    t_loss = TF.mse_loss(tx, ty, reduction=reduction)
+    t_loss.backward(torch.tensor(1.5))
+    assert_close(loss, t_loss, rtol=1e-5)
+    assert_close(ex.grad, tx.grad)
+    assert_close(ey.grad, ty.grad)
+    assert loss.grad_fn.name() == "MseLossBackward0"
+
+
+def test_mse_of_empty_input_is_nan_for_mean_and_zero_for_sum():
+    x, y = ember.zeros(0, 3, requires_grad=True), ember.zeros(0, 3)
+    assert np.isnan(F.mse_loss(x, y).item())
+    loss = F.mse_loss(x, y, reduction="sum")
+    assert loss.item() == 0.0
+    loss.backward()
+    assert tuple(x.grad.shape) == (0, 3)
+
+
 def test_legacy_size_average_and_reduce():
     ex, tx = pair((3, 4), 0)
     ey, ty = pair((3, 4), 1)

@@ -134,6 +134,19 @@ void cross_entropy_grad_rows(const float* x, const float* lse, const float* scal
       y[r * cols + c] = scale[r] * (std::exp(x[r * cols + c] - lse[r]) - offset);
 }
 
+double squared_distance(const float* a, const float* b, int64_t n) {
+  double s = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = a[i] - b[i];
+    s += static_cast<double>(d * d);
+  }
+  return s;
+}
+
+void scaled_difference(const float* a, const float* b, float scale, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = scale * (a[i] - b[i]);
+}
+
 // gx = y * (gy - sum(gy * y))
 void softmax_backward_rows(const float* y, const float* gy, float* gx, int64_t rows, int64_t cols) {
   for (int64_t r = 0; r < rows; ++r) {
@@ -168,6 +181,7 @@ void fill(Table& t) {
   t.softmax_rows = softmax_rows; t.log_softmax_rows = log_softmax_rows;
   t.softmax_backward_rows = softmax_backward_rows; t.log_softmax_backward_rows = log_softmax_backward_rows;
   t.logsumexp_rows = logsumexp_rows; t.cross_entropy_grad_rows = cross_entropy_grad_rows;
+  t.squared_distance = squared_distance; t.scaled_difference = scaled_difference;
   t.layer_norm_rows = ref::layer_norm_rows; t.layer_norm_backward_rows = ref::layer_norm_backward_rows;
   t.max_pool_2x2 = max_pool_2x2_plane;
 }

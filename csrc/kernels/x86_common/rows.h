@@ -162,6 +162,31 @@ void logsumexp_rows_kernel(const float* x, float* lse, int64_t rows, int64_t col
   }
 }
 
+// sum of (a - b)^2 over n (the MSE loss).
+template <class S>
+double squared_distance_kernel(const float* a, const float* b, int64_t n) {
+  using V = typename S::V;
+  return accurate_sum<S>(
+      n, [&](int64_t i) { V d = S::sub(S::load(a + i), S::load(b + i)); return S::mul(d, d); },
+      [&](int64_t i, typename S::Tail t) {
+        V d = S::sub(S::load_tail(a + i, t), S::load_tail(b + i, t));
+        return S::fill_off_lanes(S::mul(d, d), t, S::zero());
+      });
+}
+
+// out = scale * (a - b) over n (the MSE gradient).
+template <class S>
+void scaled_difference_kernel(const float* a, const float* b, float scale, float* out, int64_t n) {
+  using V = typename S::V;
+  const V s = S::set1(scale);
+  int64_t i = 0;
+  for (; i + S::kWidth <= n; i += S::kWidth) S::store(out + i, S::mul(s, S::sub(S::load(a + i), S::load(b + i))));
+  if (i < n) {
+    const auto t = S::tail(n - i);
+    S::store_tail(out + i, t, S::mul(s, S::sub(S::load_tail(a + i, t), S::load_tail(b + i, t))));
+  }
+}
+
 // y = scale * (exp(x - lse) - offset) per row (kernels.h: CrossEntropyGradRowsF32).
 template <class S>
 void cross_entropy_grad_rows_kernel(const float* x, const float* lse, const float* scale, float offset, float* y,
@@ -309,6 +334,8 @@ void fill_rows(Table& t) {
   t.log_softmax_backward_rows = log_softmax_backward_rows_kernel<S>;
   t.logsumexp_rows = logsumexp_rows_kernel<S>;
   t.cross_entropy_grad_rows = cross_entropy_grad_rows_kernel<S>;
+  t.squared_distance = squared_distance_kernel<S>;
+  t.scaled_difference = scaled_difference_kernel<S>;
 }
 
 }  // namespace

@@ -203,10 +203,14 @@ def _pair(input, target, op):
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     _pair(input, target, "mse_loss")
+    reduction = _reduction(size_average, reduce, reduction, "mse_loss")
+    if weight is None and reduction != "none" and tuple(input.shape) == tuple(target.shape) \
+            and input.dtype == target.dtype and input.is_floating_point():
+        return _C.mse_loss(input, target, reduction)   # one fused pass each way
     loss = (input - target) ** 2
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, _reduction(size_average, reduce, reduction, "mse_loss"))
+    return _reduce(loss, reduction)
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
