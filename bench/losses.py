@@ -1,7 +1,8 @@
-"""Fused losses forward and forward+backward vs torch.nn.functional: softmax cross-entropy and MSE.
+"""Fused losses forward and forward+backward vs torch.nn.functional: softmax cross-entropy, MSE, BCE with logits.
 
 Cross-entropy: class-index targets on (N, C) float32 logits, from the char-GPT head (2048 x 96) to a GPT-2-sized
-vocabulary (256 x 50257), plus label smoothing on the middle shape. MSE: mean over 4M float32 values. Interleaved in one process (the order flips every round)
+vocabulary (256 x 50257), plus label smoothing on the middle shape. MSE: mean over 4M float32 values. Binary
+cross-entropy with logits: a 4096 x 64 multi-label batch. Interleaved in one process (the order flips every round)
 after the losses and gradients were checked against torch; the table gives median times and the median of the
 per-round ratios torch time / ember time (> 1: ember is faster).
 
@@ -17,20 +18,24 @@ import numpy as np
 
 import ember
 
-SHAPES = [(2048, 96, 0.0), (512, 8192, 0.0), (512, 8192, 0.1), (256, 50257, 0.0), (512, 8192, "mse")]
+SHAPES = [(2048, 96, 0.0), (512, 8192, 0.0), (512, 8192, 0.1), (256, 50257, 0.0), (512, 8192, "mse"),
+          (4096, 64, "bce")]
 
 
 def make(n, c, smoothing, seed=0):
-    """smoothing: the cross-entropy's label smoothing, or "mse" for the MSE loss against a random target."""
+    """smoothing: the cross-entropy's label smoothing, "mse" (against a random target) or "bce" (0/1 targets)."""
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal((n, c)) * 2).astype(np.float32)
-    y = rng.standard_normal((n, c)).astype(np.float32) if smoothing == "mse" else rng.integers(0, c, n)
+    y = {"mse": lambda: rng.standard_normal((n, c)).astype(np.float32),
+         "bce": lambda: (rng.random((n, c)) < 0.3).astype(np.float32)}.get(smoothing, lambda: rng.integers(0, c, n))()
     ex, tx = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     ey, ty = ember.tensor(y), torch.tensor(y)
-    e_loss = ember.nn.functional.mse_loss if smoothing == "mse" else \
-        (lambda a, b: ember.nn.functional.cross_entropy(a, b, label_smoothing=smoothing))
-    t_loss = torch.nn.functional.mse_loss if smoothing == "mse" else \
-        (lambda a, b: torch.nn.functional.cross_entropy(a, b, label_smoothing=smoothing))
+    losses = {"mse": (ember.nn.functional.mse_loss, torch.nn.functional.mse_loss),
+              "bce": (ember.nn.functional.binary_cross_entropy_with_logits,
+                      torch.nn.functional.binary_cross_entropy_with_logits)}
+    e_loss, t_loss = losses.get(smoothing, (
+        lambda a, b: ember.nn.functional.cross_entropy(a, b, label_smoothing=smoothing),
+        lambda a, b: torch.nn.functional.cross_entropy(a, b, label_smoothing=smoothing)))
 
     def ember_step(backward):
         loss = e_loss(ex, ey)
@@ -77,7 +82,8 @@ def main():
         torch.set_num_threads(threads)
         for n, c, smoothing in SHAPES:
             ember_step, torch_step, ex, tx = make(n, c, smoothing)
-            what = f"mse {n}x{c}" if smoothing == "mse" else f"cross-entropy {n}x{c} smoothing {smoothing}"
+            what = f"{smoothing} {n}x{c}" if isinstance(smoothing, str) else \
+                f"cross-entropy {n}x{c} smoothing {smoothing}"
             validate(ember_step, torch_step, ex, tx, what)
             for backward in (False, True):
                 te, tt, ratios = [], [], []

@@ -176,6 +176,24 @@ py::tuple kernel_mse(const std::string& level, const FloatArray& a, const FloatA
   return py::make_tuple(total, grad.result({static_cast<py::ssize_t>(n)}, op));
 }
 
+// Binary cross-entropy from logits with one level's kernels on 1-d arrays: (loss, grad_x, grad_y).
+py::tuple kernel_bce_logits(const std::string& level, const FloatArray& x, const FloatArray& y,
+                            const py::object& pos_weight, const FloatArray& g) {
+  const char* op = "_kernel_bce_logits";
+  const kernels::Table& t = level_table(level, op);
+  FloatArray pw = pos_weight.is_none() ? FloatArray() : pos_weight.cast<FloatArray>();
+  const int64_t n = x.ndim() == 1 ? x.shape(0) : -1;
+  EMBER_CHECK(n >= 0 && y.ndim() == 1 && y.shape(0) == n && g.ndim() == 1 && g.shape(0) == n &&
+                  (pos_weight.is_none() || (pw.ndim() == 1 && pw.shape(0) == n)),
+              ValueError, op, ": expected 1-d arrays of one length");
+  const float* pwp = pos_weight.is_none() ? nullptr : pw.data();
+  GuardedOutput loss(n), gx(n), gy(n);
+  t.bce_logits(x.data(), y.data(), pwp, loss.data(), n);
+  t.bce_logits_backward(x.data(), y.data(), pwp, g.data(), gx.data(), gy.data(), n);
+  const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(n)};
+  return py::make_tuple(loss.result(shape, op), gx.result(shape, op), gy.result(shape, op));
+}
+
 // Layer norm of each row with one level's kernels: (y, mean, rstd) forward, then (gx, gw, gb) from gy with
 // the parameter gradients summed over all rows in one block.
 py::tuple kernel_layer_norm(const std::string& level, const FloatArray& x, const py::object& weight,
@@ -235,6 +253,8 @@ void bind_kernel_hooks(py::module_& m) {
         "Run softmax_rows / log_softmax_rows of a SIMD level on a 2-d float32 array (test hook).");
   m.def("_kernel_cross_entropy_rows", &kernel_cross_entropy_rows, py::arg("level"), py::arg("x"), py::arg("scale"),
         py::arg("offset"), "logsumexp_rows then cross_entropy_grad_rows of a SIMD level (test hook).");
+  m.def("_kernel_bce_logits", &kernel_bce_logits, py::arg("level"), py::arg("x"), py::arg("y"), py::arg("pos_weight"),
+        py::arg("g"), "bce_logits and bce_logits_backward of a SIMD level on 1-d float32 arrays (test hook).");
   m.def("_kernel_mse", &kernel_mse, py::arg("level"), py::arg("a"), py::arg("b"), py::arg("scale"),
         "squared_distance and scaled_difference of a SIMD level on two 1-d float32 arrays (test hook).");
   m.def("_kernel_rows_backward", &kernel_rows_backward, py::arg("level"), py::arg("name"), py::arg("y"),

@@ -23,6 +23,12 @@ using RowsBackwardF32 = void (*)(const float* y, const float* gy, float* gx, int
 // row max (which it is when infinite; NaN when the row holds one).
 using LogsumexpRowsF32 = void (*)(const float* x, float* lse, int64_t rows, int64_t cols);
 // y[r, c] = scale[r] * (exp(x[r, c] - lse[r]) - offset): the loss gradient but for the target's own term.
+// Binary cross-entropy from logits over n elements: loss = (1 - y) x + (1 + (pw - 1) y) softplus(-x); backward
+// grad_x = g (sigmoid(x) (pw y + 1 - y) - pw y), grad_y = g ((pw - 1) softplus(-x) - x). pos_weight (pw) may be
+// null (1), as may either gradient output.
+using BceLogitsF32 = void (*)(const float* x, const float* y, const float* pos_weight, float* loss, int64_t n);
+using BceLogitsBackwardF32 = void (*)(const float* x, const float* y, const float* pos_weight, const float* g,
+                                      float* grad_x, float* grad_y, int64_t n);
 using CrossEntropyGradRowsF32 = void (*)(const float* x, const float* lse, const float* scale, float offset, float* y,
                                          int64_t rows, int64_t cols);
 // Layer norm of (rows, cols) rows; see x86_common/rows.h. The backward adds into float partials (cols) for the
@@ -48,6 +54,8 @@ struct Table {
   RowsBackwardF32 softmax_backward_rows, log_softmax_backward_rows;   // saved = y
   LogsumexpRowsF32 logsumexp_rows;
   CrossEntropyGradRowsF32 cross_entropy_grad_rows;
+  BceLogitsF32 bce_logits;
+  BceLogitsBackwardF32 bce_logits_backward;
   double (*squared_distance)(const float* a, const float* b, int64_t n);   // sum((a - b)^2), accumulated as sum
   void (*scaled_difference)(const float* a, const float* b, float scale, float* out, int64_t n);   // scale (a - b)
   LayerNormRowsF32 layer_norm_rows;

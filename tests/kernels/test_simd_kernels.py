@@ -390,6 +390,47 @@ def test_cross_entropy_rows_special_values(level):
     assert grad[1, 1] == 0 and grad[1, 3] == 0
 
 
+def bce_logits64(x, y, pw, g):
+    x, y, pw, g = (np.asarray(v, np.float64) for v in (x, y, pw, g))
+    softplus_neg = np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0)
+    sig = 1 / (1 + np.exp(-x))
+    return ((1 - y) * x + (1 + (pw - 1) * y) * softplus_neg, g * (sig * (pw * y + 1 - y) - pw * y),
+            g * ((pw - 1) * softplus_neg - x))
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_bce_logits_every_size(level):
+    for n in list(range(0, 40)) + [1000, 5001]:
+        x = data(n, seed=n, scale=6.0, specials=False)
+        y = np.random.default_rng(n).uniform(0, 1, n).astype(np.float32)
+        pw = np.random.default_rng(n + 1).uniform(0.5, 3, n).astype(np.float32)
+        g = data(n, seed=n + 2, scale=1.0, specials=False)
+        for weights in (None, pw):
+            got = _C._kernel_bce_logits(level, x, y, weights, g)
+            ref = _C._kernel_bce_logits("ref", x, y, weights, g)
+            expected = bce_logits64(x, y, np.ones(n) if weights is None else weights, g)
+            for name, a, r, e in zip(("loss", "grad_x", "grad_y"), got, ref, expected):
+                what = f"{level} bce_logits {name} n={n} pos_weight={weights is not None}"
+                assert_close(a, r, rtol=1e-5, atol=1e-6, what=what + " vs ref")
+                assert_close(a, e.astype(np.float32), rtol=1e-5, atol=1e-6, what=what + " vs float64")
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_bce_logits_special_values(level):
+    x = np.array([0, 1e-30, -1e-30, 20, -20, 90, -90, 200, -200, np.inf, -np.inf, np.nan], np.float32)
+    y = np.array([0.5, 1, 0, 1, 0, 1, 0, 0, 1, 1, 0, 1], np.float32)
+    g = np.ones_like(x)
+    loss, gx, gy = _C._kernel_bce_logits(level, x, y, None, g)
+    e_loss, e_gx, e_gy = bce_logits64(x[:9], y[:9], np.ones(9), g[:9])
+    assert_close(loss[:9], e_loss.astype(np.float32), rtol=1e-5, atol=1e-30, what=f"{level} loss")   # tiny losses too
+    assert_close(gx[:9], e_gx.astype(np.float32), rtol=1e-5, atol=1e-30, what=f"{level} grad_x")
+    assert_close(gy[:9], e_gy.astype(np.float32), rtol=1e-5, atol=1e-6, what=f"{level} grad_y")
+    ref = _C._kernel_bce_logits("ref", x, y, None, g)
+    for a, r in zip((loss, gx, gy), ref):
+        np.testing.assert_array_equal(np.isnan(a[9:]), np.isnan(r[9:]), err_msg=level)
+        np.testing.assert_array_equal(a[9:][~np.isnan(r[9:])], r[9:][~np.isnan(r[9:])], err_msg=level)
+
+
 @pytest.mark.parametrize("level", LEVELS)
 def test_mse_kernels_every_size(level):
     for n in list(range(0, 70)) + [1000, 5001]:

@@ -182,6 +182,7 @@ void fill(Table& t) {
   t.softmax_backward_rows = softmax_backward_rows; t.log_softmax_backward_rows = log_softmax_backward_rows;
   t.logsumexp_rows = logsumexp_rows; t.cross_entropy_grad_rows = cross_entropy_grad_rows;
   t.squared_distance = squared_distance; t.scaled_difference = scaled_difference;
+  t.bce_logits = ref::bce_logits_forward<float>; t.bce_logits_backward = ref::bce_logits_backward<float>;
   t.layer_norm_rows = ref::layer_norm_rows; t.layer_norm_backward_rows = ref::layer_norm_backward_rows;
   t.max_pool_2x2 = max_pool_2x2_plane;
 }

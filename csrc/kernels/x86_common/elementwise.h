@@ -111,6 +111,76 @@ EMBER_X86_BACKWARD(sigmoid_backward, S::mul(s, S::sub(S::set1(1.0f), s)))
 EMBER_X86_BACKWARD(tanh_backward, S::fnmadd(s, s, S::set1(1.0f)))
 #undef EMBER_X86_BACKWARD
 
+// log(1 + e^-|x|), the shared part of softplus(x) and softplus(-x) (each adds max(+-x, 0)); log1p(z) =
+// log(u) z / (u - 1), u = 1 + z (exact also where z is below float's epsilon and u rounds to 1).
+template <class S>
+inline typename S::V log1p_exp_neg_abs(typename S::V x) {
+  using M = VecMath<S>;
+  const typename S::V z = M::exp(S::bits_xor(S::abs(x), S::sign_bit())), u = S::add(S::set1(1.0f), z);
+  const typename S::V um1 = S::sub(u, S::set1(1.0f));
+  return S::select(S::eq(um1, S::zero()), z, S::mul(M::log(u), S::div(z, um1)));
+}
+
+// Loads element i.. of p (a full vector, or the tail t), or `fallback` when p is null.
+template <class S>
+inline typename S::V load_or(const float* p, int64_t i, const typename S::Tail* t, typename S::V fallback) {
+  if (!p) return fallback;
+  return t ? S::load_tail(p + i, *t) : S::load(p + i);
+}
+
+template <class S>
+void bce_logits_kernel(const float* x, const float* y, const float* pos_weight, float* loss, int64_t n) {
+  using V = typename S::V;
+  const V one = S::set1(1.0f);
+  auto at = [&](int64_t i, const typename S::Tail* t) {
+    const V xv = load_or<S>(x, i, t, one), yv = load_or<S>(y, i, t, one), pw = load_or<S>(pos_weight, i, t, one);
+    // (1 - y) softplus(x) + pw y softplus(-x): the reference's (1 - y) x + (1 + (pw - 1) y) softplus(-x) without
+    // its cancellation (x = -20, y = 0 is 2e-9, not -20 + 20)
+    const V shared = log1p_exp_neg_abs<S>(xv);
+    const V sp = S::add(shared, S::max_raw(S::zero(), xv));
+    const V sp_neg = S::add(shared, S::max_raw(S::zero(), S::bits_xor(xv, S::sign_bit())));
+    return S::fmadd(S::mul(pw, yv), sp_neg, S::mul(S::sub(one, yv), sp));
+  };
+  int64_t i = 0;
+  for (; i + S::kWidth <= n; i += S::kWidth) S::store(loss + i, at(i, nullptr));
+  if (i < n) {
+    const typename S::Tail t = S::tail(n - i);
+    S::store_tail(loss + i, t, at(i, &t));
+  }
+}
+
+template <class S>
+void bce_logits_backward_kernel(const float* x, const float* y, const float* pos_weight, const float* g,
+                                float* grad_x, float* grad_y, int64_t n) {
+  using V = typename S::V;
+  const V one = S::set1(1.0f);
+  auto step = [&](int64_t i, const typename S::Tail* t) {
+    const V xv = load_or<S>(x, i, t, one), yv = load_or<S>(y, i, t, one), pw = load_or<S>(pos_weight, i, t, one);
+    const V gv = load_or<S>(g, i, t, one), pwy = S::mul(pw, yv);
+    if (grad_x) {
+      // (1 - y) sigmoid(x) - pw y sigmoid(-x), the reference's sigmoid(x) (pw y + 1 - y) - pw y without its
+      // cancellation; both sigmoids from one e^-|x|: 1 / (1 + e) on the side of x's sign, e / (1 + e) on the other
+      const V e = VecMath<S>::exp(S::bits_xor(S::abs(xv), S::sign_bit()));
+      const V d = S::div(one, S::add(one, e)), ed = S::mul(e, d);
+      const typename S::Mask negative = S::lt(xv, S::zero());
+      const V sig = S::select(negative, ed, d), sig_neg = S::select(negative, d, ed);
+      const V v = S::mul(gv, S::fnmadd(pwy, sig_neg, S::mul(S::sub(one, yv), sig)));
+      t ? S::store_tail(grad_x + i, *t, v) : S::store(grad_x + i, v);
+    }
+    if (grad_y) {
+      const V sp_neg = S::add(log1p_exp_neg_abs<S>(xv), S::max_raw(S::zero(), S::bits_xor(xv, S::sign_bit())));
+      const V v = S::mul(gv, S::sub(S::mul(S::sub(pw, one), sp_neg), xv));
+      t ? S::store_tail(grad_y + i, *t, v) : S::store(grad_y + i, v);
+    }
+  };
+  int64_t i = 0;
+  for (; i + S::kWidth <= n; i += S::kWidth) step(i, nullptr);
+  if (i < n) {
+    const typename S::Tail t = S::tail(n - i);
+    step(i, &t);
+  }
+}
+
 template <class S>
 void fill_elementwise(Table& t) {
   t.add = add_kernel<S>; t.sub = sub_kernel<S>; t.mul = mul_kernel<S>; t.div = div_kernel<S>;
@@ -121,6 +191,7 @@ void fill_elementwise(Table& t) {
   t.relu_backward = relu_backward_kernel<S>; t.gelu_backward = gelu_backward_kernel<S>;
   t.gelu_tanh_backward = gelu_tanh_backward_kernel<S>; t.silu_backward = silu_backward_kernel<S>;
   t.sigmoid_backward = sigmoid_backward_kernel<S>; t.tanh_backward = tanh_backward_kernel<S>;
+  t.bce_logits = bce_logits_kernel<S>; t.bce_logits_backward = bce_logits_backward_kernel<S>;
 }
 
 }  // namespace
