@@ -1,5 +1,9 @@
 // Unary elementwise ops (math functions and activations), where/clamp/masked_fill, with backward nodes.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "ember/node.h"
 #include "kernels/kernels.h"
@@ -9,6 +13,24 @@
 
 namespace ember {
 namespace {
+
+// c ? a : b through the bits: no branch on a condition that is often random (a mispredict an element).
+template <typename T>
+inline T pick(bool c, T a, T b) {
+  using U = std::conditional_t<sizeof(T) == 8, uint64_t,
+                               std::conditional_t<sizeof(T) == 4, uint32_t,
+                                                  std::conditional_t<sizeof(T) == 2, uint16_t, uint8_t>>>;
+  static_assert(sizeof(T) == sizeof(U), "pick: unsupported element size");
+  U ua, ub;
+  std::memcpy(&ua, &a, sizeof(T));
+  std::memcpy(&ub, &b, sizeof(T));
+  const U mask = static_cast<U>(U(0) - static_cast<U>(c));
+  const U r = static_cast<U>((ua & mask) | (ub & static_cast<U>(~mask)));
+  T out;
+  std::memcpy(&out, &r, sizeof(T));
+  return out;
+}
+
 
 constexpr int64_t kGrain = 16384;
 
@@ -170,7 +192,11 @@ struct UnaryBackward : autograd::Node {
       case UnaryOp::Log: return {div(g, s)};
       case UnaryOp::Sqrt: return {div(g, binary(BinaryOp::Mul, s, Scalar(2.0)))};
       case UnaryOp::Rsqrt: return {mul(g, binary(BinaryOp::Mul, mul(s, mul(s, s)), Scalar(-0.5)))};
-      case UnaryOp::Abs: return {mul(g, unary(UnaryOp::Sign, s))};
+      case UnaryOp::Abs:   // g * sign(x), sign(NaN) = 0; branch-free (the signs of real data are random)
+        if (f32) return {backward_map<float>(s, g, [](float x, float g) { return g * float((x > 0) - (x < 0)); })};
+        if (s.dtype() == DType::Float64)
+          return {backward_map<double>(s, g, [](double x, double g) { return g * double((x > 0) - (x < 0)); })};
+        return {mul(g, unary(UnaryOp::Sign, s))};
       case UnaryOp::Tanh:
         if (f32) return {fused_backward(k.tanh_backward, s, g)};
         return {backward_map<double>(s, g, [](double y, double g) { return g * (1.0 - y * y); })};
@@ -205,9 +231,16 @@ struct LeakyReluBackward : autograd::Node {
   const char* name() const override { return "LeakyReluBackward0"; }
   void release_saved() override { x.reset(); }
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
-    Tensor xv = x.get();
-    Tensor positive = binary(BinaryOp::Gt, xv, Scalar(0.0));
-    return {where(positive, grads[0], binary(BinaryOp::Mul, grads[0], Scalar(slope)))};
+    Tensor xv = x.get(), g = grads[0];
+    if (g.dtype() != xv.dtype()) g = to_dtype(g, xv.dtype());
+    Tensor gx;
+    dispatch_floating(xv.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T s = static_cast<T>(slope);
+      const T rise = T(1) - s;   // branch-free (the signs of real data are random): g (s + (1 - s) [x > 0])
+      gx = backward_map<T>(xv, g, [s, rise](T x, T gy) { return gy * (s + rise * T(x > 0)); });
+    });
+    return {gx};
   }
 };
 
@@ -281,11 +314,17 @@ Tensor silu(const Tensor& x) { return unary(UnaryOp::Silu, x); }
 Tensor leaky_relu(const Tensor& x, double negative_slope) {
   EMBER_CHECK(is_floating(x.dtype()), TypeError, "leaky_relu: expected a floating point tensor, got ",
               dtype_name(x.dtype()));
-  Tensor y;
-  {
-    autograd::GradModeGuard no_grad(false);
-    y = where(binary(BinaryOp::Gt, x, Scalar(0.0)), x, binary(BinaryOp::Mul, x, Scalar(negative_slope)));
-  }
+  // x > 0 ? x : slope x in one pass, branch-free
+  Tensor xc = contiguous(detach(x)), y = empty(x.shape(), x.dtype());
+  dispatch_floating(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T s = static_cast<T>(negative_slope);
+    const T* xp = xc.data<T>();
+    T* yp = y.data<T>();
+    parallel_for(xc.numel(), kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) yp[i] = pick(xp[i] > 0, xp[i], xp[i] * s);
+    });
+  });
   if (auto node = autograd::make_node<LeakyReluBackward>({&x})) {
     node->slope = negative_slope;
     node->x = autograd::SavedTensor(x);
@@ -340,7 +379,24 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
                       const bool* c = reinterpret_cast<const bool*>(p[1]);
                       const T* x = reinterpret_cast<const T*>(p[2]);
                       const T* y = reinterpret_cast<const T*>(p[3]);
-                      for (int64_t i = 0; i < n; ++i) o[i * s[0]] = c[i * s[1]] ? x[i * s[2]] : y[i * s[3]];
+                      // Rows with unit strides, or a scalar on one side, get loops the compiler vectorises.
+                      auto select = [&](auto sx, auto sy) {
+                        for (int64_t i = 0; i < n; ++i) {
+                          const T xv = x[i * sx], yv = y[i * sy];
+                          o[i] = pick(c[i], xv, yv);
+                        }
+                      };
+                      if (s[0] == 1 && s[1] == 1 && s[2] == 1 && s[3] == 1) select(std::integral_constant<int, 1>(),
+                                                                                  std::integral_constant<int, 1>());
+                      else if (s[0] == 1 && s[1] == 1 && s[2] == 1 && s[3] == 0)
+                        select(std::integral_constant<int, 1>(), std::integral_constant<int, 0>());
+                      else if (s[0] == 1 && s[1] == 1 && s[2] == 0 && s[3] == 1)
+                        select(std::integral_constant<int, 0>(), std::integral_constant<int, 1>());
+                      else
+                        for (int64_t i = 0; i < n; ++i) {
+                          const T xv = x[i * s[2]], yv = y[i * s[3]];
+                          o[i * s[0]] = pick(c[i * s[1]], xv, yv);
+                        }
                     });
   });
   if (is_floating(dtype)) {

@@ -322,6 +322,14 @@ def test_unary_forward_backward(name, dtype, shape):
     assert_same(ex.grad, tx.grad, rtol=20 * tol, atol=2 * tol)
 
 
+@pytest.mark.parametrize("slope", [0.01, 0.0, -0.5, 2.0])
+def test_leaky_relu_special_values_bitwise(slope):
+    x = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, -2.0, 3.0, -1e-40], np.float32)
+    e, t = leaky_relu(ember.tensor(x), slope).numpy(), torch.nn.functional.leaky_relu(torch.tensor(x), slope).numpy()
+    np.testing.assert_array_equal(e, t)
+    np.testing.assert_array_equal(np.signbit(e), np.signbit(t))   # -inf * 0 is NaN, -0 stays -0, as PyTorch
+
+
 @pytest.mark.parametrize("name", list(UNARY))
 def test_unary_on_noncontiguous_views(name):
     rng = np.random.default_rng(7)
