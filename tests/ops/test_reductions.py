@@ -402,6 +402,20 @@ def test_softmax_masks_and_large_magnitudes(name):
             assert np.isfinite(e_leaf.grad.numpy()).all()
 
 
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_along_strided_dims_with_wide_column_blocks(name):
+    # the float32 column path: 300 and 260 columns are a full 256-column block and an odd remainder
+    data = randn((5, 300)) * 4
+    data[:, 7] = -INF          # a fully masked column: NaN, as PyTorch
+    data[2, 9] = np.nan        # NaN spreads over its column only
+    data[:3, 11] = -INF        # partly masked column
+    for arr, dim in ((data, 0), (randn((3, 7, 260)) * 4, 1)):
+        e_leaf, e_in, t_leaf, t_in = make_pair(arr, "contiguous")
+        e_out, t_out = getattr(ember, name)(e_in, dim), getattr(torch, name)(t_in, dim)
+        np.testing.assert_array_equal(np.isnan(e_out.detach().numpy()), np.isnan(t_out.detach().numpy()))
+        assert_close(e_out, t_out)
+
+
 def test_softmax_rows_sum_to_one_on_large_tensor_and_threads_do_not_change_results():
     data = randn((64, 1600)) * 10
     previous = ember.get_num_threads()
