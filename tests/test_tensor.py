@@ -417,3 +417,19 @@ def test_attributes():
         len(ember.tensor(1.0))
     with pytest.raises(IndexError):
         x.size(2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32])
+def test_transposed_copies_match_numpy(dtype):
+    # the tiled transpose path (last two dims running (1, stride)): odd sizes around the 32 x 32 tiles, batched,
+    # 4 KiB row strides (1024 columns), and layouts that must fall back to the row loop
+    rng = np.random.default_rng(0)
+    for shape, perm in (((45, 70), (1, 0)), ((1024, 33), (1, 0)), ((3, 40, 50), (0, 2, 1)),
+                        ((2, 33, 3, 65), (0, 3, 2, 1)), ((40, 3, 50), (2, 1, 0)), ((31, 64), (1, 0))):
+        data = (rng.standard_normal(shape) * 100).astype(dtype)
+        view = ember.tensor(data).permute(*perm)
+        out = view.contiguous()
+        assert out.is_contiguous()
+        np.testing.assert_array_equal(out.numpy(), np.ascontiguousarray(data.transpose(perm)))
+    sliced = ember.tensor(np.arange(64 * 96, dtype=dtype).reshape(64, 96))[::2, 1::3].t()   # strided both ways
+    np.testing.assert_array_equal(sliced.contiguous().numpy(), np.arange(64 * 96, dtype=dtype).reshape(64, 96)[::2, 1::3].T)
