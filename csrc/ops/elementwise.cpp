@@ -284,11 +284,16 @@ Tensor binary_impl(BinaryOp op, const Tensor& a, const Tensor& b, Scalar alpha) 
     bc = binary(BinaryOp::Mul, bc, alpha);
   }
   Tensor out = empty(shape, out_dtype);
-  // x ** 2 (MSE, variances) is x * x on the SIMD multiply: the same correctly rounded square, 30x a pow call.
-  if (op == BinaryOp::Pow && is_floating(compute) && bc.dim() == 0 && shape == ac.shape() && item(bc) == 2.0)
+  // x ** 2 (MSE, variances) is x * x on the SIMD multiply (the same correctly rounded square, 30x a pow call),
+  // x ** 3 is (x * x) * x, as PyTorch computes it; the backward's x ** 2 then takes the first path too.
+  const double exponent = op == BinaryOp::Pow && is_floating(compute) && bc.dim() == 0 && shape == ac.shape()
+                              ? item(bc) : 0.0;
+  if (exponent == 2.0 || exponent == 3.0) {
     run_binary(BinaryOp::Mul, ac, ac, out);
-  else
+    if (exponent == 3.0) run_binary(BinaryOp::Mul, out, ac, out);
+  } else {
     run_binary(op, ac, bc, out);
+  }
 
   if (!is_comparison(op) && op != BinaryOp::LogicalAnd && op != BinaryOp::LogicalOr && is_floating(out_dtype)) {
     if (auto node = autograd::make_node<BinaryBackward>({&a, &b})) {

@@ -322,6 +322,25 @@ def test_unary_forward_backward(name, dtype, shape):
     assert_same(ex.grad, tx.grad, rtol=20 * tol, atol=2 * tol)
 
 
+@pytest.mark.parametrize("exponent", [2, 3, 2.0, 3.0, 2.5])
+def test_scalar_power_matches_torch_bitwise(exponent):
+    # ** 2 and ** 3 run as products (x * x, (x * x) * x), as PyTorch; other exponents through pow
+    x = (np.random.default_rng(1).standard_normal(300) * 10).astype(np.float32)
+    x[:6] = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1e20]
+    if exponent == 2.5:
+        x = np.abs(x)
+    e, t = (ember.tensor(x) ** exponent).numpy(), (torch.tensor(x) ** exponent).numpy()
+    if exponent == 2.5:   # both a pow call, each its own libm: an ulp apart at most
+        np.testing.assert_allclose(e, t, rtol=2e-7)
+    else:
+        np.testing.assert_array_equal(e, t)
+        np.testing.assert_array_equal(np.signbit(e), np.signbit(t))
+    ex, tx = ember.tensor(x[6:], requires_grad=True), torch.tensor(x[6:], requires_grad=True)
+    (ex ** exponent).sum().backward()
+    (tx ** exponent).sum().backward()
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
+
+
 @pytest.mark.parametrize("slope", [0.01, 0.0, -0.5, 2.0])
 def test_leaky_relu_special_values_bitwise(slope):
     x = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, -2.0, 3.0, -1e-40], np.float32)
