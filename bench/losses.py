@@ -10,13 +10,12 @@ per-round ratios torch time / ember time (> 1: ember is faster).
     python bench/losses.py --threads 1 --rounds 15
 """
 import argparse
-import statistics
-import time
 
 import torch   # first, so both libraries' OpenMP runtimes start in the order PyTorch users have them
 import numpy as np
 
 import ember
+from _interleave import interleaved
 
 SHAPES = [(2048, 96, 0.0), (512, 8192, 0.0), (512, 8192, 0.1), (256, 50257, 0.0), (512, 8192, "mse"),
           (4096, 64, "bce")]
@@ -36,39 +35,24 @@ def make(n, c, smoothing, seed=0):
     e_loss, t_loss = losses.get(smoothing, (
         lambda a, b: ember.nn.functional.cross_entropy(a, b, label_smoothing=smoothing),
         lambda a, b: torch.nn.functional.cross_entropy(a, b, label_smoothing=smoothing)))
+    return stepper(e_loss, ex, ey), stepper(t_loss, tx, ty), ex, tx
 
-    def ember_step(backward):
-        loss = e_loss(ex, ey)
+
+def stepper(loss_fn, logits, target):
+    """step(backward): the loss, and with backward=True also a fresh logits.grad."""
+    def step(backward):
+        loss = loss_fn(logits, target)
         if backward:
-            ex.grad = None
+            logits.grad = None
             loss.backward()
         return loss
-
-    def torch_step(backward):
-        loss = t_loss(tx, ty)
-        if backward:
-            tx.grad = None
-            loss.backward()
-        return loss
-
-    return ember_step, torch_step, ex, tx
+    return step
 
 
 def validate(ember_step, torch_step, ex, tx, what):
     e, t = ember_step(True), torch_step(True)
     np.testing.assert_allclose(float(e.item()), float(t.item()), rtol=1e-5, err_msg=what)
     np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-8, err_msg=what)
-
-
-def timed(step, backward, min_seconds=0.02):
-    step(backward)
-    count, start = 0, time.perf_counter()
-    while True:
-        step(backward)
-        count += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds and count >= 3:
-            return elapsed / count
 
 
 def main():
@@ -86,15 +70,9 @@ def main():
                 f"cross-entropy {n}x{c} smoothing {smoothing}"
             validate(ember_step, torch_step, ex, tx, what)
             for backward in (False, True):
-                te, tt, ratios = [], [], []
-                for r in range(args.rounds):
-                    pair = [(ember_step, te), (torch_step, tt)]
-                    for step, times in (pair if r % 2 == 0 else pair[::-1]):
-                        times.append(timed(step, backward))
-                    ratios.append(tt[-1] / te[-1])
-                print(f"{threads}t {what:38s} {'fwd+bwd' if backward else 'fwd    '}  ember "
-                      f"{statistics.median(te) * 1e3:8.3f} ms  torch {statistics.median(tt) * 1e3:8.3f} ms  "
-                      f"x torch {statistics.median(ratios):5.2f}")
+                te, tt, ratio = interleaved(lambda: ember_step(backward), lambda: torch_step(backward), args.rounds)
+                print(f"{threads}t {what:38s} {'fwd+bwd' if backward else 'fwd    '}  ember {te * 1e3:8.3f} ms  "
+                      f"torch {tt * 1e3:8.3f} ms  x torch {ratio:5.2f}")
 
 
 if __name__ == "__main__":

@@ -8,13 +8,12 @@ times and the median of the per-round ratios torch time / ember time (> 1: ember
     python bench/norms.py --threads 1 --rounds 15
 """
 import argparse
-import statistics
-import time
 
 import torch   # first, so both libraries' OpenMP runtimes start in the order PyTorch users have them
 import numpy as np
 
 import ember
+from _interleave import interleaved
 
 CASES = [("BatchNorm1d", (256, 512)), ("BatchNorm1d", (1024, 128)), ("BatchNorm2d", (64, 32, 28, 28)),
          ("LayerNorm", (2048, 256))]
@@ -44,17 +43,6 @@ def make(kind, shape, seed=0):
     return ember_step, torch_step, ex, tx
 
 
-def timed(step, min_seconds=0.02):
-    step()
-    count, start = 0, time.perf_counter()
-    while True:
-        step()
-        count += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds and count >= 3:
-            return elapsed / count
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -70,14 +58,8 @@ def main():
             np.testing.assert_allclose(ember_step().detach().numpy(), torch_step().detach().numpy(), rtol=1e-4,
                                        atol=1e-4, err_msg=what)
             np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-3, atol=1e-4, err_msg=what)
-            te, tt, ratios = [], [], []
-            for r in range(args.rounds):
-                pair = [(ember_step, te), (torch_step, tt)]
-                for step, times in (pair if r % 2 == 0 else pair[::-1]):
-                    times.append(timed(step))
-                ratios.append(tt[-1] / te[-1])
-            print(f"{threads}t {what:28s} ember {statistics.median(te) * 1e3:8.3f} ms  "
-                  f"torch {statistics.median(tt) * 1e3:8.3f} ms  x torch {statistics.median(ratios):5.2f}")
+            te, tt, ratio = interleaved(ember_step, torch_step, args.rounds)
+            print(f"{threads}t {what:28s} ember {te * 1e3:8.3f} ms  torch {tt * 1e3:8.3f} ms  x torch {ratio:5.2f}")
 
 
 if __name__ == "__main__":
