@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 #include "ember/node.h"
@@ -337,7 +338,26 @@ Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> m
   EMBER_CHECK(min || max, ValueError, "clamp: at least one of 'min' or 'max' must not be None");
   Tensor y;
   Tensor keep;
-  {
+  if (is_floating(x.dtype())) {
+    // one pass: y = min(max(x, lo), hi) (NaN stays NaN) and, for the backward, keep = lo <= x <= hi
+    Tensor xc = contiguous(detach(x));
+    y = empty(x.shape(), x.dtype());
+    const bool want_keep = x.requires_grad() && autograd::grad_enabled();
+    if (want_keep) keep = empty(x.shape(), DType::Bool);
+    dispatch_floating(x.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T lo = min ? static_cast<T>(*min) : -std::numeric_limits<T>::infinity();
+      const T hi = max ? static_cast<T>(*max) : std::numeric_limits<T>::infinity();
+      const T* xp = xc.data<T>();
+      T* yp = y.data<T>();
+      bool* kp = want_keep ? keep.data<bool>() : nullptr;
+      parallel_for(xc.numel(), kGrain, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) yp[i] = std::min(std::max(xp[i], lo), hi);
+        if (kp)
+          for (int64_t i = b; i < e; ++i) kp[i] = (xp[i] >= lo) & (xp[i] <= hi);
+      });
+    });
+  } else {
     autograd::GradModeGuard no_grad(false);
     y = x;
     if (min) y = maximum(y, scalar_tensor(*min, x.dtype()));
