@@ -88,6 +88,17 @@ void bind_nn(py::module_& m) {
   }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean",
      "Mean squared error; one fused pass each way when the target has the input's shape and dtype.");
 
+  m.def("huber_loss", [](py::object input, py::object target, const std::string& reduction, double delta,
+                         bool smooth_l1) {
+    const char* op = smooth_l1 ? "smooth_l1_loss" : "huber_loss";
+    Reduction r = parse_reduction(reduction, op);
+    EMBER_CHECK(r != Reduction::None, ValueError, op, ": the fused loss reduces ('mean' or 'sum')");
+    return huber_loss_reduced(required_tensor(input, op, "input"), required_tensor(target, op, "target"), delta,
+                              r == Reduction::Mean, smooth_l1);
+  }, py::arg("input"), py::arg("target"), py::arg("reduction") = "mean", py::arg("delta") = 1.0,
+     py::arg("smooth_l1") = false,
+     "Reduced Huber loss (or smooth L1 with beta = delta > 0) of same-shape, same-dtype tensors, fused both ways.");
+
   m.def("binary_cross_entropy", [](py::object input, py::object target) {
     const char* op = "binary_cross_entropy";
     return binary_cross_entropy(required_tensor(input, op, "input"), required_tensor(target, op, "target"));

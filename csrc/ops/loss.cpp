@@ -1,6 +1,6 @@
 // cross_entropy as ONE fused op (log-softmax + NLL forward saving logsumexp; backward softmax - target in one
 // kernel) with class weights, ignore_index, label smoothing and probability targets; nll_loss; and the reduced
-// mse_loss (one pass each way). Reductions
+// MSE, Huber and smooth L1 losses (one pass each way). Reductions
 // are PyTorch's: 'mean' divides by the summed target weights (class targets) or the batch size (probabilities).
 #include <algorithm>
 #include <cmath>
@@ -250,7 +250,81 @@ struct MseLossBackward : autograd::Node {
   }
 };
 
+// Huber and smooth L1, reduced, in one pass each way: with a = |x - y| and m = min(a, delta), the loss
+// m (a - m/2) is 0.5 d^2 below delta and delta (a - delta/2) above, without a branch; its gradient is
+// clamp(d, -delta, delta). Smooth L1 with beta > 0 is Huber with delta = beta, divided by beta.
+template <typename T>
+double huber_sum(const T* x, const T* y, int64_t n, T delta) {
+  double s = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const T a = std::abs(x[i] - y[i]), m = std::min(a, delta);
+    s += static_cast<double>(m * (a - T(0.5) * m));
+  }
+  return s;
+}
+
+struct HuberLossBackward : autograd::Node {
+  autograd::SavedTensor input, target;
+  double delta = 1.0, scale = 1.0;   // loss = scale * huber(delta); smooth L1: delta = beta, scale = 1 / beta
+  bool mean = true, smooth_l1 = false;
+  const char* name() const override { return smooth_l1 ? "SmoothL1LossBackward0" : "HuberLossBackward0"; }
+  void release_saved() override { input.reset(); target.reset(); }
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
+    Tensor x = contiguous(input.get()), y = contiguous(target.get());
+    const int64_t n = x.numel();
+    const double s = item(grads[0]) * scale / (mean ? static_cast<double>(n) : 1.0);
+    Tensor gx = empty(x.shape(), x.dtype());
+    dispatch_floating(x.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T d = static_cast<T>(delta), factor = static_cast<T>(s);
+      const T* xp = x.data<T>();
+      const T* yp = y.data<T>();
+      T* g = gx.data<T>();
+      parallel_for(n, kMseBlock, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) g[i] = factor * std::min(std::max(xp[i] - yp[i], -d), d);
+      });
+    });
+    Tensor gy = next_edges[1].fn ? neg(gx) : Tensor();
+    return {next_edges[0].fn ? gx : Tensor(), gy};
+  }
+};
+
 }  // namespace
+
+Tensor huber_loss_reduced(const Tensor& input, const Tensor& target, double delta, bool mean, bool smooth_l1) {
+  const char* op = smooth_l1 ? "smooth_l1_loss" : "huber_loss";
+  EMBER_CHECK(is_floating(input.dtype()) && target.dtype() == input.dtype() && target.shape() == input.shape(),
+              ValueError, op, ": the fused loss takes a floating input and a target of its shape and dtype");
+  EMBER_CHECK(delta > 0, ValueError, op, ": the fused loss needs a positive ", smooth_l1 ? "beta" : "delta");
+  Tensor x = contiguous(detach(input)), y = contiguous(detach(target));
+  const int64_t n = x.numel(), blocks = (n + kMseBlock - 1) / kMseBlock;
+  std::vector<double> partial(blocks, 0.0);
+  dispatch_floating(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    parallel_for(blocks, 1, [&](int64_t b, int64_t e) {
+      for (int64_t blk = b; blk < e; ++blk) {
+        const int64_t lo = blk * kMseBlock, hi = std::min(n, lo + kMseBlock);
+        partial[blk] = huber_sum<T>(x.data<T>() + lo, y.data<T>() + lo, hi - lo, static_cast<T>(delta));
+      }
+    });
+  });
+  const double scale = smooth_l1 ? 1.0 / delta : 1.0;
+  double total = 0.0;
+  for (double v : partial) total += v;
+  total *= scale;
+  if (mean) total /= static_cast<double>(n);   // 0 / 0 = NaN for an empty input, as PyTorch
+  Tensor out = full({}, Scalar(total), input.dtype());
+  if (auto node = autograd::make_node<HuberLossBackward>({&input, &target})) {
+    node->input = autograd::SavedTensor(input);
+    node->target = autograd::SavedTensor(target);
+    node->delta = delta;
+    node->scale = scale;
+    node->mean = mean;
+    node->smooth_l1 = smooth_l1;
+    autograd::set_history(out, node);
+  }
+  return out;
+}
 
 Tensor mse_loss_reduced(const Tensor& input, const Tensor& target, bool mean) {
   const char* op = "mse_loss";

@@ -167,6 +167,8 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight 
                 Reduction reduction = Reduction::Mean, int64_t ignore_index = -100);
 // mean (or sum) of (input - target)^2, fused forward and backward; target of input's shape and floating dtype.
 Tensor mse_loss_reduced(const Tensor& input, const Tensor& target, bool mean);
+// mean (or sum) of Huber(delta) of input - target, or with smooth_l1 smooth L1 with beta = delta (> 0); fused.
+Tensor huber_loss_reduced(const Tensor& input, const Tensor& target, double delta, bool mean, bool smooth_l1);
 // Elementwise (unreduced) binary cross-entropy of probabilities / of logits; target has the input's shape;
 // pos_weight (may be undefined) has it too (callers expand it).
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target);

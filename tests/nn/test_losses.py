@@ -215,29 +215,39 @@ def test_gradcheck_every_loss(reduction):
                      (x, q))
 
 
+FUSED_REGRESSION = [("mse_loss", {}, "MseLossBackward0"), ("huber_loss", {"delta": 0.7}, "HuberLossBackward0"),
+                    ("smooth_l1_loss", {"beta": 1.3}, "SmoothL1LossBackward0")]
+
+
+@pytest.mark.parametrize("name,kwargs,node", FUSED_REGRESSION)
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_fused_mse_long_input_matches_torch_and_ignores_thread_count(reduction):
-    # 200003 elements: several fixed blocks and a SIMD tail; gradients for input and target
+def test_fused_regression_long_input_matches_torch_and_ignores_thread_count(name, kwargs, node, reduction):
+    # 200003 elements: several fixed blocks and a SIMD tail; gradients for input and target; differences exactly
+    # at delta / beta (both sides of the kink meet there)
     ex, tx = pair((200003,), 0)
     ey, ty = pair((200003,), 1)
+    edge = kwargs.get("delta", kwargs.get("beta", 0.0))
+    for e, t, values in ((ex, tx, [edge, 0.0]), (ey, ty, [0.0, edge])):   # x - y = +-edge
+        e.detach()._numpy_view()[:2] = values
+        t.detach().numpy()[:2] = values
     previous, results = ember.get_num_threads(), []
     try:
         for threads in (1, 2):
             ember.set_num_threads(threads)
             ex.grad = ey.grad = None
-            loss = F.mse_loss(ex, ey, reduction=reduction)
+            loss = getattr(F, name)(ex, ey, reduction=reduction, **kwargs)
             loss.backward(ember.tensor(1.5))
             results.append((loss.item(), ex.grad.numpy().copy(), ey.grad.numpy().copy()))
     finally:
         ember.set_num_threads(previous)
     assert results[0][0] == results[1][0]
     np.testing.assert_array_equal(results[0][1], results[1][1])
-    t_loss = TF.mse_loss(tx, ty, reduction=reduction)
+    t_loss = getattr(TF, name)(tx, ty, reduction=reduction, **kwargs)
     t_loss.backward(torch.tensor(1.5))
     assert_close(loss, t_loss, rtol=1e-5)
     assert_close(ex.grad, tx.grad)
     assert_close(ey.grad, ty.grad)
-    assert loss.grad_fn.name() == "MseLossBackward0"
+    assert loss.grad_fn.name() == node
 
 
 def test_mse_of_empty_input_is_nan_for_mean_and_zero_for_sum():

@@ -201,11 +201,16 @@ def _pair(input, target, op):
                       f"Please ensure they have the same size.", stacklevel=3)
 
 
+def _fusable(input, target, weight, reduction):
+    """Whether a regression loss can run as ember's fused op: reduced, unweighted, same shape and dtype."""
+    return weight is None and reduction != "none" and tuple(input.shape) == tuple(target.shape) \
+        and input.dtype == target.dtype and input.is_floating_point()
+
+
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     _pair(input, target, "mse_loss")
     reduction = _reduction(size_average, reduce, reduction, "mse_loss")
-    if weight is None and reduction != "none" and tuple(input.shape) == tuple(target.shape) \
-            and input.dtype == target.dtype and input.is_floating_point():
+    if _fusable(input, target, weight, reduction):
         return _C.mse_loss(input, target, reduction)   # one fused pass each way
     loss = (input - target) ** 2
     if weight is not None:
@@ -226,11 +231,14 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     _pair(input, target, "huber_loss")
+    reduction = _reduction(None, None, reduction, "huber_loss")
+    if _fusable(input, target, weight, reduction):
+        return _C.huber_loss(input, target, reduction, float(delta))   # one fused pass each way
     diff = (input - target).abs()
     loss = _C.where(diff < delta, diff * diff * 0.5, (diff - 0.5 * delta) * delta)
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, _reduction(None, None, reduction, "huber_loss"))
+    return _reduce(loss, reduction)
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
@@ -238,12 +246,15 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
     _pair(input, target, "smooth_l1_loss")
+    reduction = _reduction(size_average, reduce, reduction, "smooth_l1_loss")
+    if beta > 0 and _fusable(input, target, None, reduction):
+        return _C.huber_loss(input, target, reduction, float(beta), True)   # one fused pass each way
     diff = (input - target).abs()
     if beta == 0:
         loss = diff
     else:
         loss = _C.where(diff < beta, diff * diff * (0.5 / beta), diff - 0.5 * beta)
-    return _reduce(loss, _reduction(size_average, reduce, reduction, "smooth_l1_loss"))
+    return _reduce(loss, reduction)
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
