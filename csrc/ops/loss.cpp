@@ -205,56 +205,22 @@ struct NllLossBackward : autograd::Node {
   }
 };
 
-// The reduced MSE loss of same-shape, same-dtype floating input and target: sum((x - y)^2) [/ n] in one pass
-// over fixed blocks (combined in order: the same result for any thread count); grad = s (x - y), s = 2 g [/ n].
-constexpr int64_t kMseBlock = 65536;
+// The reduced regression losses of same-shape, same-dtype floating input and target, one pass each way. The sum
+// runs over fixed blocks combined in order (the same result for any thread count). MSE: sum((x - y)^2), grad
+// 2 (x - y) on the SIMD table. Huber: with a = |x - y| and m = min(a, delta), m (a - m/2) is 0.5 d^2 below delta
+// and delta (a - delta/2) above, without a branch; grad clamp(d, -delta, delta). Smooth L1 (beta > 0) is Huber
+// with delta = beta, divided by beta.
+enum class Regression { Mse, Huber, SmoothL1 };
+constexpr int64_t kRegressionBlock = 65536;
 
 template <typename T>
-double squared_distance(const T* a, const T* b, int64_t n) {
-  if constexpr (std::is_same_v<T, float>) {
-    return kernels::table().squared_distance(a, b, n);
-  } else {
+double loss_sum(Regression kind, const T* x, const T* y, int64_t n, T delta) {
+  if (kind == Regression::Mse) {
+    if constexpr (std::is_same_v<T, float>) return kernels::table().squared_distance(x, y, n);
     double s = 0.0;
-    for (int64_t i = 0; i < n; ++i) s += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    for (int64_t i = 0; i < n; ++i) s += (static_cast<double>(x[i]) - y[i]) * (static_cast<double>(x[i]) - y[i]);
     return s;
   }
-}
-
-template <typename T>
-void scaled_difference(const T* a, const T* b, T scale, T* out, int64_t n) {
-  if constexpr (std::is_same_v<T, float>) {
-    kernels::table().scaled_difference(a, b, scale, out, n);
-  } else {
-    for (int64_t i = 0; i < n; ++i) out[i] = scale * (a[i] - b[i]);
-  }
-}
-
-struct MseLossBackward : autograd::Node {
-  autograd::SavedTensor input, target;
-  bool mean = true;
-  const char* name() const override { return "MseLossBackward0"; }
-  void release_saved() override { input.reset(); target.reset(); }
-  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
-    Tensor x = contiguous(input.get()), y = contiguous(target.get());
-    const int64_t n = x.numel();
-    const double scale = 2.0 * item(grads[0]) / (mean ? static_cast<double>(n) : 1.0);
-    Tensor gx = empty(x.shape(), x.dtype());
-    dispatch_floating(x.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      parallel_for(n, kMseBlock, [&](int64_t b, int64_t e) {
-        scaled_difference<T>(x.data<T>() + b, y.data<T>() + b, static_cast<T>(scale), gx.data<T>() + b, e - b);
-      });
-    });
-    Tensor gy = next_edges[1].fn ? neg(gx) : Tensor();
-    return {next_edges[0].fn ? gx : Tensor(), gy};
-  }
-};
-
-// Huber and smooth L1, reduced, in one pass each way: with a = |x - y| and m = min(a, delta), the loss
-// m (a - m/2) is 0.5 d^2 below delta and delta (a - delta/2) above, without a branch; its gradient is
-// clamp(d, -delta, delta). Smooth L1 with beta > 0 is Huber with delta = beta, divided by beta.
-template <typename T>
-double huber_sum(const T* x, const T* y, int64_t n, T delta) {
   double s = 0.0;
   for (int64_t i = 0; i < n; ++i) {
     const T a = std::abs(x[i] - y[i]), m = std::min(a, delta);
@@ -263,25 +229,38 @@ double huber_sum(const T* x, const T* y, int64_t n, T delta) {
   return s;
 }
 
-struct HuberLossBackward : autograd::Node {
+// grad = factor * d(loss)/dx of each element (MSE without its 2, which factor carries).
+template <typename T>
+void loss_gradient(Regression kind, const T* x, const T* y, T factor, T delta, T* g, int64_t n) {
+  if (kind == Regression::Mse) {
+    if constexpr (std::is_same_v<T, float>) return kernels::table().scaled_difference(x, y, factor, g, n);
+    for (int64_t i = 0; i < n; ++i) g[i] = factor * (x[i] - y[i]);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) g[i] = factor * std::min(std::max(x[i] - y[i], -delta), delta);
+}
+
+struct RegressionLossBackward : autograd::Node {
   autograd::SavedTensor input, target;
-  double delta = 1.0, scale = 1.0;   // loss = scale * huber(delta); smooth L1: delta = beta, scale = 1 / beta
-  bool mean = true, smooth_l1 = false;
-  const char* name() const override { return smooth_l1 ? "SmoothL1LossBackward0" : "HuberLossBackward0"; }
+  Regression kind = Regression::Mse;
+  double delta = 1.0, scale = 1.0;   // loss = scale * sum; smooth L1: scale = 1 / beta
+  bool mean = true;
+  const char* name() const override {
+    return kind == Regression::Mse ? "MseLossBackward0"
+           : kind == Regression::Huber ? "HuberLossBackward0" : "SmoothL1LossBackward0";
+  }
   void release_saved() override { input.reset(); target.reset(); }
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
     Tensor x = contiguous(input.get()), y = contiguous(target.get());
     const int64_t n = x.numel();
-    const double s = item(grads[0]) * scale / (mean ? static_cast<double>(n) : 1.0);
+    const double factor = (kind == Regression::Mse ? 2.0 : 1.0) * item(grads[0]) * scale /
+                          (mean ? static_cast<double>(n) : 1.0);
     Tensor gx = empty(x.shape(), x.dtype());
     dispatch_floating(x.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      const T d = static_cast<T>(delta), factor = static_cast<T>(s);
-      const T* xp = x.data<T>();
-      const T* yp = y.data<T>();
-      T* g = gx.data<T>();
-      parallel_for(n, kMseBlock, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) g[i] = factor * std::min(std::max(xp[i] - yp[i], -d), d);
+      parallel_for(n, kRegressionBlock, [&](int64_t b, int64_t e) {
+        loss_gradient<T>(kind, x.data<T>() + b, y.data<T>() + b, static_cast<T>(factor), static_cast<T>(delta),
+                         gx.data<T>() + b, e - b);
       });
     });
     Tensor gy = next_edges[1].fn ? neg(gx) : Tensor();
@@ -289,70 +268,51 @@ struct HuberLossBackward : autograd::Node {
   }
 };
 
-}  // namespace
-
-Tensor huber_loss_reduced(const Tensor& input, const Tensor& target, double delta, bool mean, bool smooth_l1) {
-  const char* op = smooth_l1 ? "smooth_l1_loss" : "huber_loss";
+Tensor regression_loss(const Tensor& input, const Tensor& target, Regression kind, double delta, bool mean,
+                       const char* op) {
   EMBER_CHECK(is_floating(input.dtype()) && target.dtype() == input.dtype() && target.shape() == input.shape(),
               ValueError, op, ": the fused loss takes a floating input and a target of its shape and dtype");
-  EMBER_CHECK(delta > 0, ValueError, op, ": the fused loss needs a positive ", smooth_l1 ? "beta" : "delta");
+  EMBER_CHECK(delta > 0, ValueError, op, ": the fused loss needs a positive ",
+              kind == Regression::SmoothL1 ? "beta" : "delta");
   Tensor x = contiguous(detach(input)), y = contiguous(detach(target));
-  const int64_t n = x.numel(), blocks = (n + kMseBlock - 1) / kMseBlock;
+  const int64_t n = x.numel(), blocks = (n + kRegressionBlock - 1) / kRegressionBlock;
   std::vector<double> partial(blocks, 0.0);
   dispatch_floating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     parallel_for(blocks, 1, [&](int64_t b, int64_t e) {
       for (int64_t blk = b; blk < e; ++blk) {
-        const int64_t lo = blk * kMseBlock, hi = std::min(n, lo + kMseBlock);
-        partial[blk] = huber_sum<T>(x.data<T>() + lo, y.data<T>() + lo, hi - lo, static_cast<T>(delta));
+        const int64_t lo = blk * kRegressionBlock, hi = std::min(n, lo + kRegressionBlock);
+        partial[blk] = loss_sum<T>(kind, x.data<T>() + lo, y.data<T>() + lo, hi - lo, static_cast<T>(delta));
       }
     });
   });
-  const double scale = smooth_l1 ? 1.0 / delta : 1.0;
+  const double scale = kind == Regression::SmoothL1 ? 1.0 / delta : 1.0;
   double total = 0.0;
   for (double v : partial) total += v;
   total *= scale;
   if (mean) total /= static_cast<double>(n);   // 0 / 0 = NaN for an empty input, as PyTorch
   Tensor out = full({}, Scalar(total), input.dtype());
-  if (auto node = autograd::make_node<HuberLossBackward>({&input, &target})) {
+  if (auto node = autograd::make_node<RegressionLossBackward>({&input, &target})) {
     node->input = autograd::SavedTensor(input);
     node->target = autograd::SavedTensor(target);
+    node->kind = kind;
     node->delta = delta;
     node->scale = scale;
     node->mean = mean;
-    node->smooth_l1 = smooth_l1;
     autograd::set_history(out, node);
   }
   return out;
 }
 
+}  // namespace
+
 Tensor mse_loss_reduced(const Tensor& input, const Tensor& target, bool mean) {
-  const char* op = "mse_loss";
-  EMBER_CHECK(is_floating(input.dtype()) && target.dtype() == input.dtype() && target.shape() == input.shape(),
-              ValueError, op, ": the fused loss takes a floating input and a target of its shape and dtype");
-  Tensor x = contiguous(detach(input)), y = contiguous(detach(target));
-  const int64_t n = x.numel(), blocks = (n + kMseBlock - 1) / kMseBlock;
-  std::vector<double> partial(blocks, 0.0);
-  dispatch_floating(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    parallel_for(blocks, 1, [&](int64_t b, int64_t e) {
-      for (int64_t blk = b; blk < e; ++blk) {
-        const int64_t lo = blk * kMseBlock, hi = std::min(n, lo + kMseBlock);
-        partial[blk] = squared_distance<T>(x.data<T>() + lo, y.data<T>() + lo, hi - lo);
-      }
-    });
-  });
-  double total = 0.0;
-  for (double v : partial) total += v;
-  if (mean) total /= static_cast<double>(n);   // 0 / 0 = NaN for an empty input, as PyTorch
-  Tensor out = full({}, Scalar(total), input.dtype());
-  if (auto node = autograd::make_node<MseLossBackward>({&input, &target})) {
-    node->input = autograd::SavedTensor(input);
-    node->target = autograd::SavedTensor(target);
-    node->mean = mean;
-    autograd::set_history(out, node);
-  }
-  return out;
+  return regression_loss(input, target, Regression::Mse, 1.0, mean, "mse_loss");
+}
+
+Tensor huber_loss_reduced(const Tensor& input, const Tensor& target, double delta, bool mean, bool smooth_l1) {
+  return regression_loss(input, target, smooth_l1 ? Regression::SmoothL1 : Regression::Huber, delta, mean,
+                         smooth_l1 ? "smooth_l1_loss" : "huber_loss");
 }
 
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, Reduction reduction,
