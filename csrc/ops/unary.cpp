@@ -96,13 +96,35 @@ T apply_scalar(UnaryOp op, T x) {
       case UnaryOp::Abs: return std::fabs(x);
       case UnaryOp::Tanh: return std::tanh(x);
       case UnaryOp::Sigmoid: return math::sigmoid(x);
-      case UnaryOp::Relu: return x > 0 ? x : (x != x ? x : T(0));
+      case UnaryOp::Relu: return pick(x > 0 || x != x, x, T(0));   // NaN stays NaN; branch-free
       case UnaryOp::Gelu: return math::gelu(x);
       case UnaryOp::GeluTanh: return math::gelu_tanh(x);
       case UnaryOp::Silu: return x * math::sigmoid(x);
       case UnaryOp::Sign: return T((x > 0) - (x < 0));   // sign(NaN) = 0, as PyTorch
       default: return x;
     }
+  }
+}
+
+// ys[i sy] = op(xs[i sx]) with the op a constant, so apply_scalar's switch folds away (it was taken per element);
+// unit strides get their own loop, which the compiler can vectorise.
+template <UnaryOp kOp, typename T>
+void unary_row(const T* xs, T* ys, int64_t sx, int64_t sy, int64_t n) {
+  if (sx == 1 && sy == 1)
+    for (int64_t i = 0; i < n; ++i) ys[i] = apply_scalar(kOp, xs[i]);
+  else
+    for (int64_t i = 0; i < n; ++i) ys[i * sy] = apply_scalar(kOp, xs[i * sx]);
+}
+
+template <typename T>
+void unary_row(UnaryOp op, const T* xs, T* ys, int64_t sx, int64_t sy, int64_t n) {
+  switch (op) {
+#define EMBER_UNARY_CASE(name) \
+    case UnaryOp::name: return unary_row<UnaryOp::name>(xs, ys, sx, sy, n);
+    EMBER_UNARY_CASE(Neg) EMBER_UNARY_CASE(Exp) EMBER_UNARY_CASE(Log) EMBER_UNARY_CASE(Sqrt) EMBER_UNARY_CASE(Rsqrt)
+    EMBER_UNARY_CASE(Abs) EMBER_UNARY_CASE(Tanh) EMBER_UNARY_CASE(Sigmoid) EMBER_UNARY_CASE(Relu) EMBER_UNARY_CASE(Gelu)
+    EMBER_UNARY_CASE(GeluTanh) EMBER_UNARY_CASE(Silu) EMBER_UNARY_CASE(Sign) EMBER_UNARY_CASE(LogicalNot)
+#undef EMBER_UNARY_CASE
   }
 }
 
@@ -128,8 +150,7 @@ void run_unary(UnaryOp op, const Tensor& x, const Tensor& y) {
                         bool* ys = reinterpret_cast<bool*>(p[0]);
                         for (int64_t i = 0; i < n; ++i) ys[i * s[0]] = !xs[i * s[1]];
                       } else {
-                        T* ys = reinterpret_cast<T*>(p[0]);
-                        for (int64_t i = 0; i < n; ++i) ys[i * s[0]] = apply_scalar(op, xs[i * s[1]]);
+                        unary_row(op, xs, reinterpret_cast<T*>(p[0]), s[1], s[0], n);
                       }
                     });
   });
