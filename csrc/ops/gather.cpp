@@ -1,5 +1,6 @@
 // gather / scatter_add along a dim (each other's backward) and nonzero. Index values are bounds-checked in a
 // first pass, before anything is written.
+#include <algorithm>
 #include <array>
 
 #include "ember/node.h"
@@ -139,25 +140,34 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index_tensor, con
 }
 
 Tensor nonzero(const Tensor& x) {
-  const int64_t ndim = x.dim();
-  std::vector<int64_t> hits;   // flat row-major positions of the non-zero elements
+  // Row-major over a contiguous copy: count, then write every element's coordinates at row k and advance k by
+  // whether it is non-zero (no branch on the data, no division per hit); the row past the last hit is scratch.
+  const Tensor xc = contiguous(x);
+  const int64_t ndim = x.dim(), n = xc.numel(), inner = ndim == 0 ? 1 : x.shape()[ndim - 1];
+  std::vector<int64_t> rows;
+  int64_t count = 0;
   dispatch_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const T* p = x.data<T>();
-    walk_offsets<1>(x.shape(), {x.strides()}, [&](int64_t i, auto off) {
-      if (p[off[0]] != T(0)) hits.push_back(i);
-    });
-  });
-  const int64_t n = static_cast<int64_t>(hits.size());
-  Tensor out = empty({n, ndim}, DType::Int64);
-  int64_t* o = out.data<int64_t>();
-  for (int64_t r = 0; r < n; ++r) {
-    int64_t rem = hits[r];
-    for (int64_t d = ndim - 1; d >= 0; --d) {
-      o[r * ndim + d] = rem % x.shape()[d];
-      rem /= x.shape()[d];
+    const T* p = xc.data<T>();
+    for (int64_t i = 0; i < n; ++i) count += p[i] != T(0);
+    rows.assign(static_cast<size_t>((count + 1) * std::max<int64_t>(ndim, 1)), 0);
+    std::vector<int64_t> outer(static_cast<size_t>(std::max<int64_t>(ndim - 1, 0)), 0);   // coordinates but the last
+    int64_t k = 0;
+    for (int64_t base = 0; base < n; base += inner) {
+      for (int64_t c = 0; c < inner; ++c) {
+        int64_t* row = rows.data() + k * ndim;
+        for (int64_t d = 0; d + 1 < ndim; ++d) row[d] = outer[d];
+        if (ndim > 0) row[ndim - 1] = c;
+        k += p[base + c] != T(0);
+      }
+      for (int64_t d = ndim - 2; d >= 0; --d) {   // the next row of the outer dims
+        if (++outer[d] < x.shape()[d]) break;
+        outer[d] = 0;
+      }
     }
-  }
+  });
+  Tensor out = empty({count, ndim}, DType::Int64);
+  std::copy(rows.begin(), rows.begin() + count * ndim, out.data<int64_t>());
   return out;
 }
 

@@ -231,7 +231,65 @@ std::vector<autograd::SavedTensor> save_all(const std::vector<Tensor>& tensors) 
 
 }  // namespace
 
+namespace {
+
+// x[mask] with a bool mask of x's own shape (the common case): one compaction pass, out[k] = x[i] then k += mask[i]
+// (no branch on the mask; the slot past the last hit is scratch), and its backward the reverse scatter.
+struct MaskedSelectBackward : autograd::Node {
+  autograd::SavedTensor mask;
+  const char* name() const override { return "MaskedSelectBackward0"; }
+  void release_saved() override { mask.reset(); }
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
+    const Tensor m = contiguous(mask.get()), g = contiguous(grads[0]);
+    Tensor gx = empty(m.shape(), g.dtype());
+    dispatch_floating(g.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const bool* mp = m.data<bool>();
+      const T* gp = g.data<T>();
+      T* out = gx.data<T>();
+      const int64_t n = m.numel(), last = std::max<int64_t>(g.numel() - 1, 0);
+      if (g.numel() == 0) return std::fill(out, out + n, T(0));
+      int64_t k = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        out[i] = mp[i] ? gp[std::min(k, last)] : T(0);
+        k += mp[i];
+      }
+    });
+    return {gx};
+  }
+};
+
+Tensor select_by_full_mask(const Tensor& x, const Tensor& mask) {
+  const Tensor xc = contiguous(x), m = contiguous(mask);
+  const bool* mp = m.data<bool>();
+  const int64_t n = xc.numel();
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) count += mp[i];
+  Tensor out = empty({count + 1}, x.dtype());
+  dispatch_dtype(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = xc.data<T>();
+    T* o = out.data<T>();
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      o[k] = xp[i];
+      k += mp[i];
+    }
+  });
+  out = contiguous(slice(out, 0, 0, count));
+  if (auto node = autograd::make_node<MaskedSelectBackward>({&x})) {
+    node->mask = autograd::SavedTensor(mask);
+    autograd::set_history(out, node);
+  }
+  return out;
+}
+
+}  // namespace
+
 Tensor index(const Tensor& x, const std::vector<Tensor>& indices) {
+  if (indices.size() == 1 && indices[0].defined() && indices[0].dtype() == DType::Bool && x.dim() > 0 &&
+      indices[0].shape() == x.shape())
+    return select_by_full_mask(x, indices[0]);
   std::vector<Tensor> int_indices = expand_masks(x, indices, "index");
   IndexPlan plan = plan_index(x, int_indices, "index");
   Tensor out = empty(plan.result_shape, x.dtype());

@@ -362,6 +362,27 @@ def test_masked_select_matches_torch_and_gradcheck():
         ember.masked_select(a, ember.tensor([True, False]))
 
 
+@pytest.mark.parametrize("fill", ["random", "none", "all"])
+def test_full_shape_mask_select_matches_torch(fill):
+    # x[mask] with mask.shape == x.shape runs as one compaction pass: values, gradient, dtypes, a transposed x
+    rng = np.random.default_rng(11)
+    base = rng.standard_normal((37, 53)).astype(np.float32)
+    mask = {"random": rng.random((37, 53)) > 0.4, "none": np.zeros((37, 53), bool), "all": np.ones((37, 53), bool)}[fill]
+    for transpose in (False, True):
+        e, t = ember.tensor(base, requires_grad=True), torch.tensor(base, requires_grad=True)
+        view_mask = mask.T.copy() if transpose else mask
+        em, tm = ember.tensor(view_mask), torch.tensor(view_mask)
+        got, expected = (e.t()[em], t.t()[tm]) if transpose else (e[em], t[tm])
+        np.testing.assert_array_equal(got.detach().numpy(), expected.detach().numpy())
+        g = rng.standard_normal(tuple(expected.shape)).astype(np.float32)
+        got.backward(ember.tensor(g))
+        expected.backward(torch.tensor(g))
+        np.testing.assert_array_equal(e.grad.numpy(), t.grad.numpy())
+    ints = np.arange(37 * 53).reshape(37, 53)
+    np.testing.assert_array_equal(ember.tensor(ints)[ember.tensor(mask)].numpy(), ints[mask])
+    np.testing.assert_array_equal(ember.nonzero(ember.tensor(mask)).numpy(), np.argwhere(mask))
+
+
 def test_gather_and_scatter_add_match_torch():
     rng = np.random.default_rng(8)
     base = rng.standard_normal((3, 4))
