@@ -4,10 +4,12 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <type_traits>
 
 #include "ember/node.h"
 #include "ember/threads.h"
 #include "ember/ops.h"
+#include "kernels/kernels.h"
 #include "ops/reduce_plan.h"
 
 namespace ember {
@@ -36,6 +38,19 @@ bool better(T v, T best) {
 // Best value and its index in x[0..n) with stride `stride`; n >= 1.
 template <bool IsMax, typename T>
 void scan(const T* x, int64_t n, int64_t stride, T* value, int64_t* index) {
+  if constexpr (IsMax && std::is_same_v<T, float>) {
+    if (stride == 1) {
+      // the table's SIMD max (the first NaN if any), then the first position holding it: no data-dependent
+      // branch per element (the running-best loop mispredicts on every new best)
+      const float best = kernels::table().max(x, n);
+      int64_t at = 0;
+      if (best != best) while (x[at] == x[at]) ++at;
+      else while (x[at] != best) ++at;
+      *value = x[at];   // the element itself: -0.0 stays -0.0 when it comes first among equal zeros
+      *index = at;
+      return;
+    }
+  }
   T best = x[0];
   int64_t at = 0;
   for (int64_t i = 1; i < n; ++i) {

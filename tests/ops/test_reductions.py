@@ -128,6 +128,25 @@ def test_ties_pick_first_index_and_route_gradient_there():
             assert_equal(e_out, t_out)
 
 
+def test_max_along_long_rows_matches_torch():
+    # rows long enough for the SIMD max + first-position search: ties across lanes, a late NaN, all -inf, +-0
+    data = np.random.default_rng(5).integers(0, 50, (6, 1001)).astype(np.float32)
+    data[1, 700] = NAN
+    data[2, :] = -INF
+    data[3, :] = 0.0
+    data[3, 17] = -0.0
+    data[4, 999] = 1000.0
+    data[5, :] = -0.0
+    data[5, 3] = 0.0
+    e, t = ember.tensor(data), torch.tensor(data)
+    e_vals, e_idx = ember.max(e, 1)
+    t_vals, t_idx = torch.max(t, 1)
+    assert_equal(e_idx, t_idx)
+    np.testing.assert_array_equal(e_vals.numpy(), t_vals.numpy())
+    np.testing.assert_array_equal(np.signbit(e_vals.numpy()), np.signbit(t_vals.numpy()))
+    assert_equal(ember.argmax(e, 1), torch.argmax(t, 1))
+
+
 def test_nan_wins_and_its_first_index_is_returned():
     data = randn((4, 6))
     data[0, 2] = data[0, 4] = NAN
