@@ -148,6 +148,20 @@ def test_random_statistics():
     assert ember.randint(5, (2, 2)).dtype == ember.int64
 
 
+def test_randn_float32_follows_the_normal_distribution():
+    # the float32 path (vector log, polynomial cos): moments, tails and a binned comparison with the normal CDF
+    import math
+    ember.manual_seed(3)
+    n = values(ember.randn(1_000_003)).astype(np.float64)   # odd length: a partial last chunk
+    assert np.isfinite(n).all()
+    assert abs(n.mean()) < 0.005 and abs(n.std() - 1) < 0.005
+    assert abs(np.mean(np.abs(n) > 3) - 0.0026998) < 0.0005
+    edges = np.linspace(-4, 4, 33)
+    expected = np.diff([0.5 * (1 + math.erf(e / math.sqrt(2))) for e in edges])
+    observed = np.histogram(n, bins=edges)[0] / n.size
+    assert (np.abs(observed - expected) < 5 * np.sqrt(expected / n.size) + 1e-5).all()
+
+
 def test_random_results_do_not_depend_on_thread_count():
     before = ember.get_num_threads()
     try:

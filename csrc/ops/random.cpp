@@ -1,11 +1,14 @@
 // Random tensors from one global counter-based generator: element i of a draw is a hash of (seed, offset + i),
 // so results do not depend on the thread count, and (seed, offset) is the whole state to save and restore.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <random>
+#include <type_traits>
 
 #include "ember/threads.h"
 #include "ember/ops.h"
+#include "kernels/kernels.h"
 #include "ops/random_state.h"
 
 namespace ember {
@@ -25,6 +28,20 @@ uint64_t mix(uint64_t z) {   // splitmix64 finaliser
 uint64_t reserve(uint64_t n) { return g_offset.fetch_add(n); }
 
 inline uint64_t bits(uint64_t seed, uint64_t counter) { return mix(seed ^ mix(counter)); }
+
+// cos(2 pi u) for u in [0, 1) without a branch or a libm call, so a loop of it vectorises: sin(2 pi w) with
+// w = 1/4 - |u - (u >= 1/2)| in [-1/4, 1/4], its Taylor series to degree 13 (error below 1e-9).
+inline float cos_turns(float u) {
+  const float w = 0.25f - std::fabs(u - static_cast<float>(u >= 0.5f)), w2 = w * w;
+  float p = 3.8199525848482823f;
+  p = p * w2 - 15.094642576822990f;
+  p = p * w2 + 42.058693944897655f;
+  p = p * w2 - 76.705859753061385f;
+  p = p * w2 + 81.605249276075043f;
+  p = p * w2 - 41.341702240399760f;
+  p = p * w2 + 6.2831853071795865f;
+  return p * w;
+}
 inline double uniform01(uint64_t b) { return static_cast<double>(b >> 11) * 0x1.0p-53; }
 
 }  // namespace
@@ -67,6 +84,24 @@ Tensor randn(const Shape& shape, DType dtype) {
     using T = decltype(tag);
     T* p = t.data<T>();
     parallel_for(t.numel(), 1 << 13, [&](int64_t b, int64_t e) {
+      if constexpr (std::is_same_v<T, float>) {
+        // float32: the same Box-Muller in float, 256 values at a time with the kernel table's vector log and a
+        // polynomial cos (double math with libm's log and cos took ~27 ns a value)
+        constexpr int64_t kChunk = 256;
+        float u1[kChunk], u2[kChunk];
+        const kernels::Table& k = kernels::table();
+        for (int64_t c0 = b; c0 < e; c0 += kChunk) {
+          const int64_t m = std::min(kChunk, e - c0);
+          for (int64_t j = 0; j < m; ++j) {
+            const uint64_t h = bits(seed, base + c0 + j);
+            u1[j] = (static_cast<float>(h >> 40) + 0.5f) * 0x1.0p-24f;
+            u2[j] = static_cast<float>((h >> 11) & ((1ULL << 24) - 1)) * 0x1.0p-24f;
+          }
+          k.log(u1, u1, m);
+          for (int64_t j = 0; j < m; ++j) p[c0 + j] = std::sqrt(-2.0f * u1[j]) * cos_turns(u2[j]);
+        }
+        return;
+      }
       for (int64_t i = b; i < e; ++i) {
         // Box-Muller on two independent uniforms drawn from the element's own counter
         uint64_t h = bits(seed, base + i);
