@@ -93,6 +93,8 @@ void copy_into(const Tensor& dst, const Tensor& src) {
                         const S* x = reinterpret_cast<const S*>(p[1]);
                         if (s[0] == 1 && s[1] == 1) {
                           for (int64_t i = 0; i < n; ++i) d[i] = static_cast<D>(x[i]);
+                        } else if (s[0] == 1 && s[1] == 0) {   // a broadcast value (the backward of sum, mean)
+                          std::fill(d, d + n, static_cast<D>(x[0]));
                         } else {
                           for (int64_t i = 0; i < n; ++i) d[i * s[0]] = static_cast<D>(x[i * s[1]]);
                         }
