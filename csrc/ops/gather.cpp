@@ -141,21 +141,23 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index_tensor, con
 
 Tensor nonzero(const Tensor& x) {
   // Row-major over a contiguous copy: count, then write every element's coordinates at row k and advance k by
-  // whether it is non-zero (no branch on the data, no division per hit); the row past the last hit is scratch.
+  // whether it is non-zero (no branch on the data, no division per hit); rows after the last hit go to a sink.
   const Tensor xc = contiguous(x);
   const int64_t ndim = x.dim(), n = xc.numel(), inner = ndim == 0 ? 1 : x.shape()[ndim - 1];
-  std::vector<int64_t> rows;
-  int64_t count = 0;
+  Tensor out;
   dispatch_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* p = xc.data<T>();
+    int64_t count = 0;
     for (int64_t i = 0; i < n; ++i) count += p[i] != T(0);
-    rows.assign(static_cast<size_t>((count + 1) * std::max<int64_t>(ndim, 1)), 0);
+    out = empty({count, ndim}, DType::Int64);
+    int64_t* o = out.data<int64_t>();
+    std::vector<int64_t> sink(static_cast<size_t>(std::max<int64_t>(ndim, 1)));
     std::vector<int64_t> outer(static_cast<size_t>(std::max<int64_t>(ndim - 1, 0)), 0);   // coordinates but the last
     int64_t k = 0;
     for (int64_t base = 0; base < n; base += inner) {
       for (int64_t c = 0; c < inner; ++c) {
-        int64_t* row = rows.data() + k * ndim;
+        int64_t* row = k < count ? o + k * ndim : sink.data();
         for (int64_t d = 0; d + 1 < ndim; ++d) row[d] = outer[d];
         if (ndim > 0) row[ndim - 1] = c;
         k += p[base + c] != T(0);
@@ -166,8 +168,6 @@ Tensor nonzero(const Tensor& x) {
       }
     }
   });
-  Tensor out = empty({count, ndim}, DType::Int64);
-  std::copy(rows.begin(), rows.begin() + count * ndim, out.data<int64_t>());
   return out;
 }
 

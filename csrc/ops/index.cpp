@@ -234,7 +234,7 @@ std::vector<autograd::SavedTensor> save_all(const std::vector<Tensor>& tensors) 
 namespace {
 
 // x[mask] with a bool mask of x's own shape (the common case): one compaction pass, out[k] = x[i] then k += mask[i]
-// (no branch on the mask; the slot past the last hit is scratch), and its backward the reverse scatter.
+// (no branch on the mask; elements after the last hit go to a sink), and its backward the reverse scatter.
 struct MaskedSelectBackward : autograd::Node {
   autograd::SavedTensor mask;
   const char* name() const override { return "MaskedSelectBackward0"; }
@@ -265,18 +265,18 @@ Tensor select_by_full_mask(const Tensor& x, const Tensor& mask) {
   const int64_t n = xc.numel();
   int64_t count = 0;
   for (int64_t i = 0; i < n; ++i) count += mp[i];
-  Tensor out = empty({count + 1}, x.dtype());
+  Tensor out = empty({count}, x.dtype());
   dispatch_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* xp = xc.data<T>();
     T* o = out.data<T>();
+    T sink;   // where the elements after the last hit land
     int64_t k = 0;
     for (int64_t i = 0; i < n; ++i) {
-      o[k] = xp[i];
+      *(k < count ? o + k : &sink) = xp[i];
       k += mp[i];
     }
   });
-  out = contiguous(slice(out, 0, 0, count));
   if (auto node = autograd::make_node<MaskedSelectBackward>({&x})) {
     node->mask = autograd::SavedTensor(mask);
     autograd::set_history(out, node);

@@ -32,7 +32,6 @@ inline T pick(bool c, T a, T b) {
   return out;
 }
 
-
 constexpr int64_t kGrain = 16384;
 
 const char* op_name(UnaryOp op) {
@@ -214,11 +213,15 @@ struct UnaryBackward : autograd::Node {
       case UnaryOp::Log: return {div(g, s)};
       case UnaryOp::Sqrt: return {div(g, binary(BinaryOp::Mul, s, Scalar(2.0)))};
       case UnaryOp::Rsqrt: return {mul(g, binary(BinaryOp::Mul, mul(s, mul(s, s)), Scalar(-0.5)))};
-      case UnaryOp::Abs:   // g * sign(x), sign(NaN) = 0; branch-free (the signs of real data are random)
-        if (f32) return {backward_map<float>(s, g, [](float x, float g) { return g * float((x > 0) - (x < 0)); })};
-        if (s.dtype() == DType::Float64)
-          return {backward_map<double>(s, g, [](double x, double g) { return g * double((x > 0) - (x < 0)); })};
-        return {mul(g, unary(UnaryOp::Sign, s))};
+      case UnaryOp::Abs: {   // g * sign(x), sign(NaN) = 0; branch-free (the signs of real data are random)
+        if (!is_floating(s.dtype())) return {mul(g, unary(UnaryOp::Sign, s))};
+        Tensor gx;
+        dispatch_floating(s.dtype(), [&](auto tag) {
+          using T = decltype(tag);
+          gx = backward_map<T>(s, g, [](T x, T gy) { return gy * T((x > 0) - (x < 0)); });
+        });
+        return {gx};
+      }
       case UnaryOp::Tanh:
         if (f32) return {fused_backward(k.tanh_backward, s, g)};
         return {backward_map<double>(s, g, [](double y, double g) { return g * (1.0 - y * y); })};
@@ -420,24 +423,10 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
                       const bool* c = reinterpret_cast<const bool*>(p[1]);
                       const T* x = reinterpret_cast<const T*>(p[2]);
                       const T* y = reinterpret_cast<const T*>(p[3]);
-                      // Rows with unit strides, or a scalar on one side, get loops the compiler vectorises.
-                      auto select = [&](auto sx, auto sy) {
-                        for (int64_t i = 0; i < n; ++i) {
-                          const T xv = x[i * sx], yv = y[i * sy];
-                          o[i] = pick(c[i], xv, yv);
-                        }
-                      };
-                      if (s[0] == 1 && s[1] == 1 && s[2] == 1 && s[3] == 1) select(std::integral_constant<int, 1>(),
-                                                                                  std::integral_constant<int, 1>());
-                      else if (s[0] == 1 && s[1] == 1 && s[2] == 1 && s[3] == 0)
-                        select(std::integral_constant<int, 1>(), std::integral_constant<int, 0>());
-                      else if (s[0] == 1 && s[1] == 1 && s[2] == 0 && s[3] == 1)
-                        select(std::integral_constant<int, 0>(), std::integral_constant<int, 1>());
-                      else
-                        for (int64_t i = 0; i < n; ++i) {
-                          const T xv = x[i * s[2]], yv = y[i * s[3]];
-                          o[i * s[0]] = pick(c[i * s[1]], xv, yv);
-                        }
+                      for (int64_t i = 0; i < n; ++i) {
+                        const T xv = x[i * s[2]], yv = y[i * s[3]];
+                        o[i * s[0]] = pick(c[i * s[1]], xv, yv);
+                      }
                     });
   });
   if (is_floating(dtype)) {
