@@ -152,7 +152,7 @@ def test_every_flash_level_agrees_with_the_reference_on_odd_sizes():
             assert_matches(run_ember(level, q, k, v, g, is_causal=True), want, atol=1e-4)
 
 
-def test_strided_inputs_and_heads_inner_output_layout():
+def test_strided_inputs_and_output_layout_follows_the_query():
     rng = np.random.default_rng(4)
     B, T, H, D = 2, 37, 3, 16
     x = rng.standard_normal((B, T, 3 * H * D)).astype(np.float32)
@@ -167,6 +167,10 @@ def test_strided_inputs_and_heads_inner_output_layout():
     tq, tk, tv = (tx[:, :, i * H * D:(i + 1) * H * D].reshape(B, T, H, D).transpose(1, 2) for i in range(3))
     tout = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=True)
     tout.backward(torch.tensor(g))
+    assert out.stride() == tout.stride()
+    dense = ember.tensor(g)   # a contiguous (B, H, T, D) query: a contiguous output, as in PyTorch
+    assert scaled_dot_product_attention(dense, dense, dense).stride() == \
+        torch.nn.functional.scaled_dot_product_attention(*(torch.tensor(g),) * 3).stride()
     np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(packed.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
 

@@ -2,7 +2,6 @@
 // one task per (batch x head, 48-row query block) streams 256-key blocks: S = scale Q K^T on the sgemm
 // micro-kernel, the online-softmax step (row primitive), dropout, O += P V. Causal attention stops at the
 // diagonal and skips MR x NR tiles above it. Saves log-sum-exp per row for the backward.
-#include <cmath>
 #include <limits>
 
 #include "ember/threads.h"
@@ -76,16 +75,17 @@ void forward_query_block(const ForwardPlan& plan, int64_t bh, const float* packs
                           [&](int64_t r0, int m) { return RowLimits{0, needed_cols(r0, m), Dv}; });
   }
   float* lse = pr.lse + bh * pr.T + i0;
+  // Normalise each row (the ISA's vector multiply), then lse = max + log(sum) with the vector log. A row whose
+  // max stayed -inf (fully masked) has sum 0: output 0, lse +inf (probabilities 0 in the backward).
   for (int64_t r = 0; r < rows; ++r) {
-    if (row_sum[r] > 0.0f) {
-      const float inverse = 1.0f / row_sum[r];
-      float* o = out + r * out_rs;
-      for (int64_t e = 0; e < Dv; ++e) o[e] *= inverse;
-      lse[r] = row_max[r] + std::log(row_sum[r]);
-    } else {
-      lse[r] = std::numeric_limits<float>::infinity();   // fully masked: output 0, probabilities 0
-    }
+    if (row_sum[r] == 0.0f) continue;
+    const float inverse = 1.0f / row_sum[r];
+    plan.table.mul(out + r * out_rs, 1, &inverse, 0, out + r * out_rs, Dv);
   }
+  plan.table.log(row_sum, row_sum, rows);
+  for (int64_t r = 0; r < rows; ++r)
+    lse[r] = row_max[r] == -std::numeric_limits<float>::infinity() ? std::numeric_limits<float>::infinity()
+                                                                   : row_max[r] + row_sum[r];
 }
 
 }  // namespace
