@@ -9,6 +9,7 @@
 
 #include "ember/node.h"
 #include "kernels/attention/attention.h"
+#include "ops/internal.h"
 #include "ops/random_state.h"
 
 namespace ember {
@@ -145,9 +146,20 @@ struct ScaledDotProductAttentionBackward : autograd::Node {
     if (has_mask) p.mask = mask.get();
     Tensor o = out.get(), log_sum_exp = lse.get();
     Tensor dout = with_unit_column_stride(grads[0]);
-    Tensor dq = empty_attention_layout(p.q.shape(), is_heads_inner(p.q), p.q.dtype());
-    Tensor dk = empty_attention_layout(p.k.shape(), is_heads_inner(p.k), p.k.dtype());
-    Tensor dv = empty_attention_layout(p.v.shape(), is_heads_inner(p.v), p.v.dtype());
+    Tensor dq, dk, dv;
+    if (Tensor joined = joined_parts({p.q, p.k, p.v}, 0); joined.defined()) {
+      // q, k, v split from one projection (unbind of (..., 3, H, D)): their gradients take the same places in one
+      // buffer, so the unbind's backward joins them without a copy.
+      Tensor buffer = empty({joined.numel()}, p.q.dtype());
+      const int64_t step = p.k.offset() - p.q.offset();
+      dq = make_view(buffer, p.q.shape(), p.q.strides(), 0);
+      dk = make_view(buffer, p.k.shape(), p.k.strides(), step);
+      dv = make_view(buffer, p.v.shape(), p.v.strides(), 2 * step);
+    } else {
+      dq = empty_attention_layout(p.q.shape(), is_heads_inner(p.q), p.q.dtype());
+      dk = empty_attention_layout(p.k.shape(), is_heads_inner(p.k), p.k.dtype());
+      dv = empty_attention_layout(p.v.shape(), is_heads_inner(p.v), p.v.dtype());
+    }
     std::vector<std::vector<int64_t>> offsets;
     const int64_t nb = static_cast<int64_t>(p.batch.size());
     dispatch_floating(p.q.dtype(), [&](auto tag) {

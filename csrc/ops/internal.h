@@ -10,4 +10,9 @@ DType scalar_operand_dtype(DType d, Scalar s);
 
 void binary_into(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out);
 
+// stack(parts, dim) without a copy, where the parts allow it: two or more views of one storage with one dtype,
+// shape and strides at evenly spaced offsets (part i at offset_0 + i * step, step > 0) that together fill a
+// dense block (as the outputs of unbind do). Undefined when they do not.
+Tensor joined_parts(const std::vector<Tensor>& parts, int64_t dim);
+
 }  // namespace ember

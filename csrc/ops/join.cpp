@@ -4,6 +4,7 @@
 
 #include "ember/node.h"
 #include "ember/ops.h"
+#include "ops/internal.h"
 
 namespace ember {
 namespace {
@@ -36,11 +37,15 @@ struct SplitBackward : autograd::Node {
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override { return {cat(grads, dim)}; }
 };
 
-// One node for all outputs of unbind: the input's gradient is the outputs' gradients stacked.
+// One node for all outputs of unbind: the input's gradient is the outputs' gradients stacked (a view when they
+// already lie side by side in one buffer, as attention's q, k, v gradients do).
 struct UnbindBackward : autograd::Node {
   int64_t dim = 0;
   const char* name() const override { return "UnbindBackward0"; }
-  std::vector<Tensor> apply(std::vector<Tensor>& grads) override { return {stack(grads, dim)}; }
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
+    Tensor joined = joined_parts(grads, dim);
+    return {joined.defined() ? joined : stack(grads, dim)};
+  }
 };
 
 // PyTorch keeps accepting 1-D empty tensors of shape (0,) in cat with tensors of any rank: they are skipped.
@@ -165,6 +170,33 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
   int64_t size = x.shape()[d];
   if (size == 0) return split_with_sizes(x, std::vector<int64_t>(chunks, 0), d);
   return split(x, (size + chunks - 1) / chunks, d);
+}
+
+Tensor joined_parts(const std::vector<Tensor>& parts, int64_t dim) {
+  if (parts.size() < 2 || !parts[0].defined() || !parts[1].defined() || parts[0].numel() == 0) return Tensor();
+  const Tensor& first = parts[0];
+  const int64_t step = parts[1].offset() - first.offset();
+  if (step <= 0) return Tensor();
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const Tensor& p = parts[i];
+    if (!p.defined() || p.storage() != first.storage() || p.dtype() != first.dtype() || p.shape() != first.shape() ||
+        p.strides() != first.strides() || p.offset() != first.offset() + static_cast<int64_t>(i) * step)
+      return Tensor();
+  }
+  Shape shape = first.shape(), strides = first.strides();
+  shape.insert(shape.begin() + dim, static_cast<int64_t>(parts.size()));
+  strides.insert(strides.begin() + dim, step);
+  // Dense: ordered by stride, each dim's stride is the product of the sizes below it (no overlap, no gap).
+  std::vector<std::pair<int64_t, int64_t>> dims;   // (stride, size) of the dims longer than 1
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (shape[d] > 1) dims.emplace_back(strides[d], shape[d]);
+  std::sort(dims.begin(), dims.end());
+  int64_t expected = 1;
+  for (const auto& [stride, size] : dims) {
+    if (stride != expected) return Tensor();
+    expected *= size;
+  }
+  return make_view(first, shape, strides, first.offset());
 }
 
 std::vector<Tensor> unbind(const Tensor& x, int64_t dim) {

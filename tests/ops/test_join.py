@@ -124,6 +124,34 @@ def test_split_chunk_unbind_backward():
     assert parts[0].grad_fn is not None
 
 
+def gradient_through_unbind(parts, dim):
+    """The gradient that x receives through x.unbind(dim) when the parts receive `parts`."""
+    shape = list(parts[0].shape)
+    shape.insert(dim, len(parts))
+    y = ember.randn(*shape, requires_grad=True) * 1.0
+    seen = []
+    y.register_hook(seen.append)
+    ember.autograd.backward(list(y.unbind(dim)), list(parts))
+    return seen[0]
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2])
+def test_unbind_backward_joins_gradients_that_lie_side_by_side(dim):
+    # Gradients that are the parts of one dense buffer (as attention's q, k, v gradients are) are joined as a view
+    # of it, no copy; gapped, overlapping or out-of-order parts are stacked. The values are the stack either way.
+    g = ember.randn(3, 4, 5)
+    flat = ember.randn(40)
+    cases = [("side by side", g.unbind(dim), True),
+             ("gapped", ember.randn(3, 8, 5)[:, ::2].unbind(1), False),
+             ("overlapping", [flat[5 * i:5 * i + 20].reshape(4, 5) for i in range(3)], False),
+             ("reversed", g.unbind(dim)[::-1], False)]
+    for name, parts, joined in cases:
+        axis = dim if name == "side by side" else 1 if name == "gapped" else 0
+        grad = gradient_through_unbind(parts, axis)
+        np.testing.assert_array_equal(grad.numpy(), np.stack([p.numpy() for p in parts], axis), err_msg=name)
+        assert (grad.data_ptr() == parts[0].data_ptr()) == joined, name
+
+
 def test_join_errors():
     with pytest.raises(ValueError, match="non-empty"):
         ember.cat([])
