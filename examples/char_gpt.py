@@ -89,20 +89,23 @@ def unigram_entropy(ids, vocab_size):
     return float(-(p * np.log(p)).sum())
 
 
-def generate(model, vocab, prompt, length, rng, temperature=0.8):
+def generate(model, vocab, prompt, length, temperature=0.8, top_k=20):
+    """Continues `prompt` by `length` characters, sampling each from the top_k most likely (as nanoGPT does)."""
     model.eval()
     ids = list(vocab.encode(prompt))
     with ember.no_grad():
         for _ in range(length):
-            context = ember.tensor(np.array([ids[-model.block_size:]], dtype=np.int64))
-            logits = model(context)[0, -1].numpy().astype(np.float64) / temperature
-            p = np.exp(logits - logits.max())
-            ids.append(int(rng.choice(len(p), p=p / p.sum())))
+            context = ember.tensor([ids[-model.block_size:]])
+            logits = model(context)[0, -1] / temperature
+            kth_best = ember.topk(logits, min(top_k, logits.shape[-1])).values[-1]
+            logits = logits.masked_fill(logits < kth_best, float("-inf"))
+            ids.append(ember.multinomial(F.softmax(logits, dim=-1), 1).item())
     model.train()
     return vocab.decode(ids)
 
 
-def main():
+def main(argv=None):
+    """Trains, prints the loss and a sample; returns (final loss, unigram entropy, sample)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--layers", type=int, default=2)
@@ -115,7 +118,7 @@ def main():
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--sample-length", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     ember.manual_seed(args.seed)
     text = ember.data.load_text()
@@ -150,7 +153,9 @@ def main():
     final = float(np.mean(recent))
     verdict = "below" if final < entropy else "NOT below"
     print(f"final loss {final:.3f} nats/char is {verdict} the unigram entropy {entropy:.3f}")
-    print("sample:\n" + generate(model, vocab, "The ", args.sample_length, np.random.default_rng(args.seed)))
+    sample = generate(model, vocab, "The ", args.sample_length)
+    print("sample:\n" + sample)
+    return final, entropy, sample
 
 
 if __name__ == "__main__":

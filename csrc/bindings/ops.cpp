@@ -174,6 +174,12 @@ void bind_ops(py::module_& m) {
     }
     return masked_fill(x, mask, parse_scalar(value, "masked_fill"));
   };
+  m.def("tril", [](const Tensor& x, int64_t diagonal) { return tril(x, diagonal); }, py::arg("input"),
+        py::arg("diagonal") = 0);
+  cls.def("tril", [](const Tensor& x, int64_t diagonal) { return tril(x, diagonal); }, py::arg("diagonal") = 0);
+  m.def("triu", [](const Tensor& x, int64_t diagonal) { return triu(x, diagonal); }, py::arg("input"),
+        py::arg("diagonal") = 0);
+  cls.def("triu", [](const Tensor& x, int64_t diagonal) { return triu(x, diagonal); }, py::arg("diagonal") = 0);
   m.def("masked_fill", masked_fill_fn);
   cls.def("masked_fill", masked_fill_fn);
 

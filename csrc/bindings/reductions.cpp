@@ -31,6 +31,7 @@ Dims parse_reduce_dims(py::handle obj, const char* op) {
 // (values, indices) as a named tuple type created once at import: ember.max(x, 1).values / [0] / unpacking.
 PyObject* g_max_result = nullptr;
 PyObject* g_min_result = nullptr;
+PyObject* g_topk_result = nullptr;
 
 py::object named_pair(PyObject* type, const std::pair<Tensor, Tensor>& p) {
   return py::reinterpret_borrow<py::object>(type)(py::cast(p.first), py::cast(p.second));
@@ -116,6 +117,7 @@ void bind_reductions(py::module_& m) {
   g_min_result = namedtuple("min", fields, py::arg("module") = "ember.return_types").release().ptr();
   m.attr("_max_result") = py::reinterpret_borrow<py::object>(g_max_result);
   m.attr("_min_result") = py::reinterpret_borrow<py::object>(g_min_result);
+  g_topk_result = namedtuple("topk", fields, py::arg("module") = "ember.return_types").release().ptr();
 
   auto max_fn = [](const Tensor& x, py::object dim, py::object keepdim, py::object other) {
     return select_py(true, x, dim, keepdim, other);
@@ -127,6 +129,11 @@ void bind_reductions(py::module_& m) {
            py::arg("other") = py::none());
   def_both(m, cls, "min", min_fn, py::arg("dim") = py::none(), py::arg("keepdim") = py::none(), py::kw_only(),
            py::arg("other") = py::none());
+  auto topk_fn = [](const Tensor& x, int64_t k, py::object dim, bool largest, bool sorted) {
+    return named_pair(g_topk_result, topk(x, k, dim.is_none() ? -1 : parse_dim(dim, "topk"), largest, sorted));
+  };
+  def_both(m, cls, "topk", topk_fn, py::arg("k"), py::arg("dim") = py::none(), py::arg("largest") = true,
+           py::arg("sorted") = true);
 
   auto amax_fn = [](const Tensor& x, py::object dim, bool keepdim) {
     return amax(x, parse_reduce_dims(dim, "amax"), keepdim);

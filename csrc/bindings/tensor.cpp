@@ -200,6 +200,11 @@ void bind_tensor(py::module_& m) {
   m.def("_randint", [](int64_t low, int64_t high, py::object size, DType dtype) {
     return randint(low, high, parse_shape(size, "randint"), dtype);
   });
+  auto multinomial_fn = [](const Tensor& probs, int64_t num_samples, bool replacement) {
+    return multinomial(probs, num_samples, replacement);
+  };
+  m.def("multinomial", multinomial_fn, py::arg("input"), py::arg("num_samples"), py::arg("replacement") = false);
+  cls.def("multinomial", multinomial_fn, py::arg("num_samples"), py::arg("replacement") = false);
   m.def("randperm", [](int64_t n, py::object dtype) {
     return randperm(n, parse_optional_dtype(dtype, "randperm").value_or(DType::Int64));
   }, py::arg("n"), py::kw_only(), py::arg("dtype") = py::none());

@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
+#include <numeric>
 #include <random>
 #include <type_traits>
+#include <vector>
 
 #include "ember/threads.h"
 #include "ember/ops.h"
@@ -157,6 +160,62 @@ Tensor randperm_seeded(int64_t n, uint64_t seed, uint64_t stream) {
     std::swap(p[i], p[static_cast<int64_t>(wide >> 64)]);
   }
   return t;
+}
+
+Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement) {
+  EMBER_CHECK(probs.defined() && is_floating(probs.dtype()), TypeError,
+              "multinomial: expected a floating point tensor of probabilities");
+  EMBER_CHECK(probs.dim() == 1 || probs.dim() == 2, ValueError, "multinomial: prob_dist must be 1 or 2 dim, got ",
+              probs.dim(), " dims");
+  const int64_t n = probs.size(-1), rows = probs.dim() == 2 ? probs.size(0) : 1;
+  EMBER_CHECK(n > 0, ValueError, "multinomial: prob_dist must have at least one category");
+  EMBER_CHECK(num_samples > 0, ValueError, "multinomial: cannot sample n_sample <= 0 samples");
+  EMBER_CHECK(replacement || num_samples <= n, ValueError, "multinomial: cannot sample n_sample > prob_dist.size(-1) ",
+              "samples without replacement (", num_samples, " > ", n, ")");
+  Tensor p = to_dtype(contiguous(probs), DType::Float64);
+  const double* w = p.data<double>();
+  for (int64_t r = 0; r < rows; ++r) {
+    double total = 0.0;
+    int64_t positive = 0;
+    for (int64_t c = 0; c < n; ++c) {
+      const double v = w[r * n + c];
+      EMBER_CHECK(std::isfinite(v) && v >= 0.0, ValueError,
+                  "multinomial: probability tensor contains either inf, nan or element < 0");
+      total += v;
+      positive += v > 0.0;
+    }
+    EMBER_CHECK(total > 0.0, ValueError, "multinomial: invalid multinomial distribution (sum of probabilities <= 0)");
+    EMBER_CHECK(replacement || positive >= num_samples, ValueError, "multinomial: invalid multinomial distribution ",
+                "(with replacement=False, not enough categories with a probability > 0 to sample ", num_samples, ")");
+  }
+  Tensor out = empty(probs.dim() == 2 ? Shape{rows, num_samples} : Shape{num_samples}, DType::Int64);
+  int64_t* o = out.data<int64_t>();
+  const uint64_t seed = g_seed.load(), draws = static_cast<uint64_t>(replacement ? num_samples : n);
+  const uint64_t base = reserve(static_cast<uint64_t>(rows) * draws);
+  parallel_for(rows, 1, [&](int64_t r0, int64_t r1) {
+    std::vector<double> cumulative(static_cast<size_t>(n));
+    std::vector<std::pair<double, int64_t>> keys(static_cast<size_t>(n));
+    for (int64_t r = r0; r < r1; ++r) {
+      const double* row = w + r * n;
+      const uint64_t first = base + static_cast<uint64_t>(r) * draws;
+      if (replacement) {   // inverse CDF: the first category whose running sum exceeds u * total
+        std::partial_sum(row, row + n, cumulative.begin());
+        for (int64_t s = 0; s < num_samples; ++s) {
+          const double u = uniform01(bits(seed, first + s)) * cumulative.back();
+          int64_t c = std::upper_bound(cumulative.begin(), cumulative.end(), u) - cumulative.begin();
+          o[r * num_samples + s] = c;
+        }
+      } else {   // exponential race: the k smallest Exp(1) / p are a draw without replacement, in order
+        for (int64_t c = 0; c < n; ++c) {
+          const double e = -std::log1p(-uniform01(bits(seed, first + c)));
+          keys[c] = {row[c] > 0.0 ? e / row[c] : std::numeric_limits<double>::infinity(), c};
+        }
+        std::partial_sort(keys.begin(), keys.begin() + num_samples, keys.end());
+        for (int64_t s = 0; s < num_samples; ++s) o[r * num_samples + s] = keys[s].second;
+      }
+    }
+  });
+  return out;
 }
 
 }  // namespace ember

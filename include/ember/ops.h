@@ -36,6 +36,8 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype = DTyp
 Tensor randperm(int64_t n, DType dtype = DType::Int64);
 // A permutation of 0..n-1 fixed by (seed, stream) alone; the global RNG is neither read nor advanced.
 Tensor randperm_seeded(int64_t n, uint64_t seed, uint64_t stream);
+// int64 category indices drawn from each row of `probs` (1-D or 2-D, non-negative weights, not normalised).
+Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement = false);
 
 // ---- elementwise (elementwise.cpp, unary.cpp)
 enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr };
@@ -99,6 +101,8 @@ Tensor std(const Tensor& x, const Dims& dims = {}, double correction = 1, bool k
 Tensor amax(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 Tensor amin(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim = false);   // values, indices
+std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true,
+                               bool sorted = true);   // values, indices (topk.cpp)
 std::pair<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor max(const Tensor& x);
 Tensor min(const Tensor& x);
@@ -125,6 +129,9 @@ Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);   // python slice semantics
 Tensor select(const Tensor& x, int64_t dim, int64_t index);
 Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, int64_t offset);
+// The lower / upper triangle of the last two dims, the rest zero (triangular.cpp; copies, not views).
+Tensor tril(const Tensor& x, int64_t diagonal = 0);
+Tensor triu(const Tensor& x, int64_t diagonal = 0);
 
 // ---- joining and splitting (join.cpp)
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);

@@ -1,10 +1,10 @@
 """ember: a CPU-first deep-learning framework with PyTorch's API, a fast C++ core and Keras convenience."""
 from . import _C
 from ._C import (Tensor, dtype, from_numpy, empty, zeros, ones, full, linspace, eye, manual_seed, initial_seed,
-                 get_rng_state, set_rng_state, rand, randn, randperm, set_num_threads, get_num_threads, is_grad_enabled,
+                 get_rng_state, set_rng_state, rand, randn, randperm, multinomial, set_num_threads, get_num_threads, is_grad_enabled,
                  add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or, logical_not,
                  multiply, subtract, divide, true_divide, neg, exp, log, sqrt, rsqrt, abs, tanh, sigmoid, relu, silu, sign,
-                 clamp, clip, where, masked_fill, clone, reshape, permute, transpose, swapaxes, t, broadcast_to, squeeze,
+                 clamp, clip, where, masked_fill, tril, triu, clone, reshape, permute, transpose, swapaxes, t, broadcast_to, squeeze,
                  unsqueeze, flatten, as_strided, select, narrow, sum, mean)
 from ._C import matmul, bmm
 from ._C import use_deterministic_algorithms, are_deterministic_algorithms_enabled
@@ -13,7 +13,7 @@ from ._tensor import (tensor, as_tensor, arange, randint, zeros_like, ones_like,
 from ._float_checks import isnan, isinf, isposinf, isneginf, isfinite, isclose, allclose, nan_to_num
 from ._C import (cat, concatenate, concat, stack, split, chunk, unbind, index_select, masked_select, gather, scatter_add,
                  nonzero)
-from ._C import (max, min, amax, amin, argmax, argmin, var, std, softmax, log_softmax, logsumexp, all, any)
+from ._C import (max, min, amax, amin, argmax, argmin, topk, var, std, softmax, log_softmax, logsumexp, all, any)
 from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode
 from . import autograd
 from ._C import from_dlpack
