@@ -203,6 +203,8 @@ Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement) {
         for (int64_t s = 0; s < num_samples; ++s) {
           const double u = uniform01(bits(seed, first + s)) * cumulative.back();
           int64_t c = std::upper_bound(cumulative.begin(), cumulative.end(), u) - cumulative.begin();
+          if (c == n)   // u rounded up to the total: the last category with a weight
+            for (c = n - 1; row[c] == 0.0;) --c;
           o[r * num_samples + s] = c;
         }
       } else {   // exponential race: the k smallest Exp(1) / p are a draw without replacement, in order
