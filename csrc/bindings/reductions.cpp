@@ -32,6 +32,7 @@ Dims parse_reduce_dims(py::handle obj, const char* op) {
 PyObject* g_max_result = nullptr;
 PyObject* g_min_result = nullptr;
 PyObject* g_topk_result = nullptr;
+PyObject* g_sort_result = nullptr;
 
 py::object named_pair(PyObject* type, const std::pair<Tensor, Tensor>& p) {
   return py::reinterpret_borrow<py::object>(type)(py::cast(p.first), py::cast(p.second));
@@ -118,6 +119,7 @@ void bind_reductions(py::module_& m) {
   m.attr("_max_result") = py::reinterpret_borrow<py::object>(g_max_result);
   m.attr("_min_result") = py::reinterpret_borrow<py::object>(g_min_result);
   g_topk_result = namedtuple("topk", fields, py::arg("module") = "ember.return_types").release().ptr();
+  g_sort_result = namedtuple("sort", fields, py::arg("module") = "ember.return_types").release().ptr();
 
   auto max_fn = [](const Tensor& x, py::object dim, py::object keepdim, py::object other) {
     return select_py(true, x, dim, keepdim, other);
@@ -134,6 +136,19 @@ void bind_reductions(py::module_& m) {
   };
   def_both(m, cls, "topk", topk_fn, py::arg("k"), py::arg("dim") = py::none(), py::arg("largest") = true,
            py::arg("sorted") = true);
+  // stable=False may keep equal values in input order too (PyTorch leaves their order unspecified then).
+  auto sort_fn = [](const Tensor& x, int64_t dim, bool descending, bool) {
+    return named_pair(g_sort_result, sort(x, dim, descending));
+  };
+  def_both(m, cls, "sort", sort_fn, py::arg("dim") = -1, py::arg("descending") = false, py::kw_only(),
+           py::arg("stable") = false);
+  auto argsort_fn = [](const Tensor& x, int64_t dim, bool descending, bool) { return argsort(x, dim, descending); };
+  def_both(m, cls, "argsort", argsort_fn, py::arg("dim") = -1, py::arg("descending") = false, py::kw_only(),
+           py::arg("stable") = false);
+  auto cumsum_fn = [](const Tensor& x, int64_t dim, py::object dtype) {
+    return cumsum(x, dim, parse_optional_dtype(dtype, "cumsum"));
+  };
+  def_both(m, cls, "cumsum", cumsum_fn, py::arg("dim"), py::kw_only(), py::arg("dtype") = py::none());
 
   auto amax_fn = [](const Tensor& x, py::object dim, bool keepdim) {
     return amax(x, parse_reduce_dims(dim, "amax"), keepdim);

@@ -13,7 +13,7 @@ from ._tensor import (tensor, as_tensor, arange, randint, zeros_like, ones_like,
 from ._float_checks import isnan, isinf, isposinf, isneginf, isfinite, isclose, allclose, nan_to_num
 from ._C import (cat, concatenate, concat, stack, split, chunk, unbind, index_select, masked_select, gather, scatter_add,
                  nonzero)
-from ._C import (max, min, amax, amin, argmax, argmin, topk, var, std, softmax, log_softmax, logsumexp, all, any)
+from ._C import (max, min, amax, amin, argmax, argmin, topk, sort, argsort, cumsum, var, std, softmax, log_softmax, logsumexp, all, any)
 from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode
 from . import autograd
 from ._C import from_dlpack

@@ -1,5 +1,6 @@
-"""tril / triu, topk and multinomial (what masks and sampling in transformer code use) against PyTorch:
-values over dims, diagonals and dtypes, gradients (and float64 gradcheck), sampling statistics, and the errors."""
+"""tril / triu, sort / argsort / topk, cumsum and multinomial (what masks and sampling in transformer code use)
+against PyTorch: values over dims, diagonals and dtypes, gradients (and float64 gradcheck), sampling statistics,
+and the errors."""
 import numpy as np
 import pytest
 
@@ -101,6 +102,64 @@ def test_topk_errors():
         ember.topk(x, 1, dim=2)
     with pytest.raises(TypeError, match="bool"):
         ember.topk(x > 0, 1)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("descending", [False, True])
+def test_sort_and_argsort_match_torch_stable(dim, descending):
+    x = RNG.integers(-3, 4, (5, 8, 6)).astype(np.float32)   # many ties: stable order is specified
+    x[1, 2, 3] = x[4, 0, 0] = np.nan
+    x[0, 0, 1] = -np.inf
+    for data in (x, x.astype(np.float64), x[..., 0].T.copy(), np.nan_to_num(x, neginf=-9).astype(np.int64), x > 0):
+        d = dim if data.ndim == 3 else -1
+        got = ember.sort(ember.tensor(data), dim=d, descending=descending)
+        want = torch.sort(torch.tensor(data), dim=d, descending=descending, stable=True)
+        np.testing.assert_array_equal(got.values.numpy(), want.values.numpy())
+        np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())
+        np.testing.assert_array_equal(ember.tensor(data).argsort(d, descending).numpy(), want.indices.numpy())
+    assert ember.sort(ember.tensor(2.0)).indices.item() == 0   # a 0-d input
+
+
+def test_sort_gradients():
+    x = distinct((3, 6))
+    g = RNG.standard_normal((3, 6)).astype(np.float32)
+    ex, tx = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ex.sort(0, descending=True).values.backward(ember.tensor(g))
+    tx.sort(0, descending=True).values.backward(torch.tensor(g))
+    np.testing.assert_array_equal(ex.grad.numpy(), tx.grad.numpy())
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2, -1])
+def test_cumsum_matches_torch(dim):
+    x = RNG.standard_normal((4, 5, 6))
+    for data, kwargs in ((x.astype(np.float32), {}), (x, {}), (x.astype(np.float32), {"dtype": ember.float64}),
+                         ((x * 5).astype(np.int64), {}), (x > 0, {})):
+        got = ember.cumsum(ember.tensor(data), dim, **kwargs)
+        tkw = {"dtype": torch.float64} if kwargs else {}
+        want = torch.cumsum(torch.tensor(data), dim, **tkw)
+        assert got.dtype == {torch.float32: ember.float32, torch.float64: ember.float64,
+                             torch.int64: ember.int64}[want.dtype]
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-6)
+    strided = ember.tensor(x.astype(np.float32)).transpose(0, 2)
+    np.testing.assert_allclose(strided.cumsum(dim).numpy(),
+                               torch.tensor(x.astype(np.float32)).transpose(0, 2).cumsum(dim).numpy(), rtol=1e-6)
+    g = RNG.standard_normal(x.shape).astype(np.float32)
+    ex, tx = ember.tensor(x.astype(np.float32), requires_grad=True), torch.tensor(x.astype(np.float32),
+                                                                                   requires_grad=True)
+    ex.cumsum(dim).backward(ember.tensor(g))
+    tx.cumsum(dim).backward(torch.tensor(g))
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-5)
+    a = ember.randn(3, 4, dtype=ember.float64, requires_grad=True)
+    assert ember.autograd.gradcheck(lambda t: ember.cumsum(t, dim % 2) * t, (a,))
+
+
+def test_sort_and_cumsum_errors():
+    with pytest.raises(IndexError, match="sort"):
+        ember.sort(ember.ones(3), dim=1)
+    with pytest.raises(IndexError, match="cumsum"):
+        ember.cumsum(ember.ones(3), 2)
+    with pytest.raises(TypeError, match="bool result"):
+        ember.cumsum(ember.ones(3), 0, dtype=ember.bool)
 
 
 def test_multinomial_with_replacement_follows_the_weights():
