@@ -58,8 +58,9 @@ Tensor ranked_indices(const Tensor& x, int64_t k, int64_t dim, bool largest, con
   return x.dim() == 0 ? reshape(indices, {}) : indices;
 }
 
+// (x at the indices along dim, the indices): gather carries the gradient.
 std::pair<Tensor, Tensor> values_at(const Tensor& x, int64_t dim, const Tensor& indices) {
-  return {gather(x, x.dim() == 0 ? 0 : wrap_dim(dim, x.dim(), "gather"), indices), indices};
+  return {gather(x, x.dim() == 0 ? 0 : dim, indices), indices};
 }
 
 }  // namespace
