@@ -29,7 +29,7 @@ Tensor triangle(const Tensor& x, int64_t diagonal, bool lower) {
     src = contiguous(x);
   }
   Tensor out = empty(x.shape(), x.dtype());
-  const int64_t R = x.size(-2), C = x.size(-1), rows = R == 0 ? 0 : x.numel() / C;
+  const int64_t R = x.size(-2), C = x.size(-1), rows = C == 0 ? 0 : x.numel() / C;
   // Row i keeps columns [begin, end): tril j - i <= k, triu j - i >= k (clamped to the row).
   auto kept = [&](int64_t i, int64_t& begin, int64_t& end) {
     const int64_t edge = std::clamp<int64_t>(i + diagonal + (lower ? 1 : 0), 0, C);
