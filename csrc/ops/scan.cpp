@@ -16,11 +16,8 @@ Tensor scan(const Tensor& x, int64_t d, bool reverse, DType dtype);
 struct CumsumBackward : autograd::Node {
   int64_t dim = 0;
   DType input_dtype = DType::Float32;
-  bool reverse = false;
   const char* name() const override { return "CumsumBackward0"; }
-  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
-    return {scan(grads[0], dim, !reverse, input_dtype)};
-  }
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override { return {scan(grads[0], dim, true, input_dtype)}; }
 };
 
 // out[..., i, ...] = sum of x[..., j, ...] over j <= i (j >= i when reverse) along dim d, in dtype.
