@@ -36,23 +36,14 @@ class CausalSelfAttention(nn.Module):
         return self.proj(y.transpose(1, 2).reshape(B, T, C))                   # no copy: SDPA's output layout
 
 
-class MLP(nn.Module):
-    def __init__(self, d_model):
-        super().__init__()
-        self.fc = nn.Linear(d_model, 4 * d_model)
-        self.proj = nn.Linear(4 * d_model, d_model)
-
-    def forward(self, x):
-        return self.proj(ember._C.linear(x, self.fc.weight, self.fc.bias, "gelu"))   # bias + GELU fused in the GEMM
-
-
 class Block(nn.Module):
     def __init__(self, d_model, n_heads, dropout):
         super().__init__()
         self.ln1 = nn.LayerNorm(d_model)
         self.attn = CausalSelfAttention(d_model, n_heads, dropout)
         self.ln2 = nn.LayerNorm(d_model)
-        self.mlp = MLP(d_model)
+        # Linear + GELU in a Sequential run as one GEMM with GELU in its epilogue
+        self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model))
 
     def forward(self, x):
         x = x + self.attn(self.ln1(x))

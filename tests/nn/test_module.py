@@ -371,3 +371,28 @@ def test_sequential_fuses_relu_into_conv_and_linear_with_identical_results():
     model[5].register_forward_hook(lambda m, i, o: seen.append(i[0].shape))
     model(x)
     assert seen == [(5, 10)]   # the ReLU after the Linear ran as a module and saw its input
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_sequential_fuses_gelu_into_linear_and_matches_torch(approximate):
+    """Linear + GELU in a Sequential runs as one op (GELU in the GEMM's epilogue, its slope saved for the
+    backward); output and gradients match torch's Linear then GELU; GELU after a conv is not fused."""
+    ember.manual_seed(1)
+    model = nn.Sequential(nn.Linear(37, 70), nn.GELU(approximate), nn.Linear(70, 5), nn.GELU(approximate))
+    t_model = tnn.Sequential(tnn.Linear(37, 70), tnn.GELU(approximate), tnn.Linear(70, 5), tnn.GELU(approximate))
+    t_model.load_state_dict({k: torch.from_numpy(np.array(v.numpy())) for k, v in model.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((13, 37)).astype(np.float32) * 3
+    e_in, t_in = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    e_out, t_out = model(e_in), t_model(t_in)
+    assert e_out.grad_fn.name() == "LinearBackward0"
+    assert_close(e_out, t_out, rtol=1e-5, atol=1e-5)
+    g = np.random.default_rng(1).standard_normal((13, 5)).astype(np.float32)
+    e_out.backward(ember.tensor(g))
+    t_out.backward(torch.tensor(g))
+    assert_close(e_in.grad, t_in.grad, rtol=1e-4, atol=1e-5)
+    for (name, p), tp in zip(model.named_parameters(), t_model.parameters()):
+        assert_close(p.grad, tp.grad, rtol=1e-4, atol=1e-5)
+    model[0].register_forward_hook(lambda m, i, o: None)
+    assert model[:2](e_in).grad_fn.name() == "GeluBackward0"   # a hooked Linear runs alone
+    conv = nn.Sequential(nn.Conv2d(1, 2, 3), nn.GELU(approximate))
+    assert conv(ember.randn(1, 1, 5, 5)).grad_fn.name() == "GeluBackward0"

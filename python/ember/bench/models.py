@@ -26,12 +26,6 @@ GPT = dict(vocab=96, block_size=128, d_model=256, layers=4, heads=4, batch=16)
 
 def char_gpt(lib, vocab, block_size, d_model, layers, heads):
     nn, F = lib.nn, lib.nn.functional
-    if lib.__name__ == "ember":    # ember fuses bias + GELU into the GEMM's epilogue
-        def gelu_linear(x, fc):
-            return lib._C.linear(x, fc.weight, fc.bias, "gelu")
-    else:
-        def gelu_linear(x, fc):
-            return F.gelu(fc(x))
 
     class CausalSelfAttention(nn.Module):
         def __init__(self):
@@ -46,20 +40,12 @@ def char_gpt(lib, vocab, block_size, d_model, layers, heads):
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
             return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
-    class MLP(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(d_model, 4 * d_model)
-            self.proj = nn.Linear(4 * d_model, d_model)
-
-        def forward(self, x):
-            return self.proj(gelu_linear(x, self.fc))
-
     class Block(nn.Module):
         def __init__(self):
             super().__init__()
-            self.ln1, self.attn, self.ln2, self.mlp = nn.LayerNorm(d_model), CausalSelfAttention(), \
-                nn.LayerNorm(d_model), MLP()
+            self.ln1, self.attn, self.ln2 = nn.LayerNorm(d_model), CausalSelfAttention(), nn.LayerNorm(d_model)
+            # ember runs Linear + GELU in a Sequential as one GEMM with GELU in its epilogue
+            self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model))
 
         def forward(self, x):
             x = x + self.attn(self.ln1(x))

@@ -6,7 +6,7 @@ import math
 from .. import _C
 from . import _init_helpers as init
 from . import functional_conv as F
-from .modules.container import RELU_FUSABLE
+from .modules.container import EPILOGUE_FUSABLE
 from .modules.module import Module
 from .parameter import Parameter
 
@@ -117,10 +117,10 @@ class Conv2d(_ConvNd):
         self._check_channels(input)
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
-    def _forward_relu(self, input):
+    def _forward_fused(self, input, activation):
         self._check_channels(input)
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
-                        activation="relu")
+                        activation=activation)
 
 
-RELU_FUSABLE.add(Conv2d)
+EPILOGUE_FUSABLE[Conv2d] = ("relu",)

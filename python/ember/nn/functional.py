@@ -31,12 +31,9 @@ def linear(input, weight, bias=None):
     return _linear(input, weight, bias, "none")
 
 
-def _linear_relu(input, weight, bias=None):
-    """relu(linear(input, weight, bias)) with the ReLU in the GEMM's epilogue (nn.Sequential's Linear + ReLU)."""
-    return _linear(input, weight, bias, "relu")
-
-
 def _linear(input, weight, bias, activation):
+    """activation(linear(input, weight, bias)) with the activation ("none", "relu", "gelu", "gelu_tanh") in the
+    GEMM's epilogue (nn.Sequential's Linear + ReLU / GELU)."""
     _check_tensor(input, "linear")
     _check_tensor(weight, "linear", "weight")
     if bias is not None:

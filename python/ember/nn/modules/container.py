@@ -2,13 +2,22 @@
 import operator
 from collections import OrderedDict
 
-from .activation import ReLU
+from .activation import GELU, ReLU
 from .module import Module, _indent
 
-# Layer classes (exact types) whose `_forward_relu(input)` is forward() followed by ReLU with the ReLU fused
-# into their epilogue; Conv2d and Linear add themselves. Sequential uses it for a layer directly followed by
-# nn.ReLU when neither has hooks: the result is the same, one pass and one saved tensor fewer.
-RELU_FUSABLE = set()
+# Layer classes (exact types) -> the activations their `_forward_fused(input, activation)` runs in the GEMM's
+# epilogue after forward(); Linear and Conv2d add themselves. Sequential fuses a layer directly followed by such
+# an activation module when neither has hooks: the result is the same, one pass and one saved tensor fewer.
+EPILOGUE_FUSABLE = {}
+
+
+def _epilogue_name(module):
+    """The epilogue name of an activation module (exact types), or None."""
+    if type(module) is ReLU:
+        return "relu"
+    if type(module) is GELU:
+        return "gelu" if module.approximate == "none" else "gelu_tanh"
+    return None
 
 
 def _hooked(module):
@@ -39,9 +48,10 @@ class Sequential(Module):
         i, n = 0, len(modules)
         while i < n:
             module = modules[i]
-            if (i + 1 < n and type(module) in RELU_FUSABLE and type(modules[i + 1]) is ReLU
-                    and not _hooked(module) and not _hooked(modules[i + 1])):
-                input = module._forward_relu(input)
+            activation = _epilogue_name(modules[i + 1]) if i + 1 < n else None
+            if (activation in EPILOGUE_FUSABLE.get(type(module), ()) and not _hooked(module)
+                    and not _hooked(modules[i + 1])):
+                input = module._forward_fused(input, activation)
                 i += 2
             else:
                 input = module(input)

@@ -5,7 +5,7 @@ from ... import _C
 from .. import functional as F
 from .. import _init_helpers as init
 from ..parameter import Parameter
-from .container import RELU_FUSABLE
+from .container import EPILOGUE_FUSABLE
 from .module import Module
 
 
@@ -47,11 +47,11 @@ class Linear(Module):
     def forward(self, input):
         return F.linear(input, self.weight, self.bias)
 
-    def _forward_relu(self, input):
-        return F._linear_relu(input, self.weight, self.bias)
+    def _forward_fused(self, input, activation):
+        return F._linear(input, self.weight, self.bias, activation)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-RELU_FUSABLE.add(Linear)
+EPILOGUE_FUSABLE[Linear] = ("relu", "gelu", "gelu_tanh")
