@@ -1,7 +1,6 @@
 """The models and datasets behind `ember train`: a digits MLP and CNN (ember.keras, channels-last 8x8 images) and
 a small character-level GPT (ember.nn: token + position embeddings, pre-norm causal self-attention blocks).
 Builders only; the training run, checkpoints and resume live in train.py."""
-import math
 
 import numpy as np
 
@@ -62,16 +61,6 @@ def build_cnn(keras):
         keras.layers.Dense(10, activation="softmax")], name="cnn")
 
 
-def _causal_attention(q, k, v):
-    """softmax(q k^T / sqrt(d) + causal mask) v over (B, heads, T, d)."""
-    if hasattr(F, "scaled_dot_product_attention"):
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    T = q.shape[-2]
-    scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
-    future = _C.from_numpy(np.triu(np.ones((T, T), dtype=np.bool_), 1))
-    return F.softmax(scores.masked_fill(future, float("-inf")), dim=-1) @ v
-
-
 class CausalSelfAttention(nn.Module):
     def __init__(self, width, heads):
         super().__init__()
@@ -81,10 +70,10 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x):
         B, T, D = x.shape
-        qkv = self.qkv(x).reshape(B, T, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        y = _causal_attention(q.contiguous(), k.contiguous(), v.contiguous())
-        return self.proj(y.permute(0, 2, 1, 3).reshape(B, T, D))
+        qkv = self.qkv(x).reshape(B, T, 3, self.heads, D // self.heads)
+        q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))     # (B, heads, T, d) views, no copies
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.proj(y.transpose(1, 2).reshape(B, T, D))
 
 
 class Block(nn.Module):
