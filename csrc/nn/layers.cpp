@@ -35,9 +35,9 @@ Tensor Linear::forward(const Tensor& input) {
   return linear(input, weight, bias, Activation::None);
 }
 
-Tensor Linear::forward_relu(const Tensor& input) {
+Tensor Linear::forward_activated(const Tensor& input, Activation act) {
   forward_checks(input);
-  return linear(input, weight, bias, Activation::Relu);
+  return linear(input, weight, bias, act);
 }
 
 LayerNorm::LayerNorm(Shape normalized_shape, double eps, bool elementwise_affine, bool has_bias, DType dtype)

@@ -118,17 +118,23 @@ Sequential& Sequential::push_back(ModulePtr module) {
   return *this;
 }
 
-// Linear or Conv2d directly followed by ReLU, neither with hooks, runs as one op with the ReLU in the layer's
-// epilogue (as Python's nn.Sequential): the same result, one pass and one saved tensor fewer.
+// Linear directly followed by ReLU or GELU, or Conv2d by ReLU, neither with hooks, runs as one op with the
+// activation in the layer's epilogue (as Python's nn.Sequential): the same result, one pass and one saved tensor
+// fewer.
 Tensor Sequential::forward(const Tensor& input) {
   Tensor x = input;
   const auto& children = named_children();
   for (size_t i = 0; i < children.size(); ++i) {
     Module& m = *children[i].second;
-    const bool relu_next = i + 1 < children.size() && typeid(*children[i + 1].second) == typeid(ReLU) &&
-                           !m.has_forward_hooks() && !children[i + 1].second->has_forward_hooks();
-    if (relu_next && typeid(m) == typeid(Linear)) {
-      x = static_cast<Linear&>(m).forward_relu(x);
+    const Module* next = i + 1 < children.size() && !m.has_forward_hooks() &&
+                                 !children[i + 1].second->has_forward_hooks()
+                             ? children[i + 1].second.get() : nullptr;
+    const bool relu_next = next && typeid(*next) == typeid(ReLU);
+    if (next && typeid(m) == typeid(Linear) && (relu_next || typeid(*next) == typeid(GELU))) {
+      const Activation act = relu_next ? Activation::Relu
+                             : static_cast<const GELU&>(*next).tanh_approximation ? Activation::GeluTanh
+                                                                                  : Activation::Gelu;
+      x = static_cast<Linear&>(m).forward_activated(x, act);
       ++i;
     } else if (relu_next && typeid(m) == typeid(Conv2d)) {
       x = static_cast<Conv2d&>(m).forward_relu(x);

@@ -99,7 +99,9 @@ class Linear : public Module {
   Linear(int64_t in_features, int64_t out_features, bool bias = true, DType dtype = DType::Float32);
   Tensor forward(const Tensor& input) override;
   // relu(forward(input)) with the ReLU in the GEMM's epilogue (Sequential uses it for Linear + ReLU).
-  Tensor forward_relu(const Tensor& input);
+  Tensor forward_relu(const Tensor& input) { return forward_activated(input, Activation::Relu); }
+  // act(forward(input)) with the activation in the GEMM's epilogue (Sequential: Linear + ReLU / GELU).
+  Tensor forward_activated(const Tensor& input, Activation act);
   std::string name() const override { return "Linear"; }
   void reset_parameters();
   int64_t in_features, out_features;

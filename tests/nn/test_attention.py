@@ -272,7 +272,8 @@ def test_errors():
 # ---- nn.MultiheadAttention and the Transformer encoder against PyTorch with copied weights
 
 from ember.nn.attention import MultiheadAttention  # noqa: E402
-from ember.nn.transformer import TransformerEncoder, TransformerEncoderLayer  # noqa: E402
+from ember.nn.transformer import (TransformerEncoder, TransformerEncoderLayer, TransformerDecoder,  # noqa: E402
+                                  TransformerDecoderLayer, Transformer)
 
 
 def copy_weights(ember_module, torch_module):
@@ -409,6 +410,100 @@ def test_transformer_layer_submodules_callable_activation_and_dropout_modes():
         TransformerEncoderLayer(8, 2, activation="swish")
     with pytest.raises(ValueError, match="divisible"):
         TransformerEncoderLayer(10, 4)
+
+
+def _check_against_torch(module, reference, inputs, kwargs, valid):
+    """Forward and input gradients of module vs reference on float32 inputs; `valid` masks padded rows."""
+    t_inputs = [torch.tensor(x, requires_grad=True) for x in inputs]
+    e_inputs = [ember.tensor(x, requires_grad=True) for x in inputs]
+    want = reference(*t_inputs, **kwargs)
+    got = module(*e_inputs, **{k: to_ember(v) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()})
+    np.testing.assert_allclose(np.where(valid, got.detach().numpy(), 0), np.where(valid, want.detach().numpy(), 0),
+                               rtol=1e-4, atol=1e-5)
+    g = np.where(valid, np.random.default_rng(5).standard_normal(tuple(want.shape)), 0).astype(np.float32)
+    want.backward(torch.tensor(g))
+    got.backward(ember.tensor(g))
+    for e, t in zip(e_inputs, t_inputs):
+        np.testing.assert_allclose(e.grad.numpy(), t.grad.numpy(), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_transformer_decoder_matches_torch(norm_first, activation):
+    """Target self-attention (causal mask, padding) and memory attention (padding) with T != S, copied weights."""
+    torch.manual_seed(3)
+    layer = torch.nn.TransformerDecoderLayer(16, 4, 32, dropout=0.0, activation=activation, norm_first=norm_first)
+    reference = torch.nn.TransformerDecoder(layer, 2, norm=torch.nn.LayerNorm(16))
+    module = TransformerDecoder(TransformerDecoderLayer(16, 4, 32, dropout=0.0, activation=activation,
+                                                        norm_first=norm_first), 2, norm=ember.nn.LayerNorm(16))
+    assert list(module.state_dict()) == list(reference.state_dict())
+    with torch.no_grad():   # distinct norms and zero-initialised biases, so a swapped one shows
+        for p in reference.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    copy_weights(module, reference)
+    rng = np.random.default_rng(4)
+    tgt, memory = rng.standard_normal((7, 2, 16)).astype(np.float32), rng.standard_normal((11, 2, 16)).astype(np.float32)
+    tgt_padding = torch.zeros(2, 7, dtype=torch.bool)
+    tgt_padding[1, -2:] = True
+    memory_padding = torch.zeros(2, 11, dtype=torch.bool)
+    memory_padding[0, -4:] = True
+    causal = torch.nn.Transformer.generate_square_subsequent_mask(7)
+    everywhere = np.ones((7, 2, 1), bool)
+    for kwargs, valid in (({}, everywhere), ({"tgt_mask": causal, "tgt_is_causal": True}, everywhere),
+                          ({"tgt_mask": causal, "memory_key_padding_mask": memory_padding}, everywhere),
+                          ({"tgt_key_padding_mask": tgt_padding}, ~tgt_padding.numpy().T[..., None])):
+        _check_against_torch(module, reference, [tgt, memory], kwargs, valid)
+
+
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_transformer_matches_torch_and_initialises_like_it(batch_first):
+    torch.manual_seed(5)
+    reference = torch.nn.Transformer(16, 4, 2, 1, 24, dropout=0.0, batch_first=batch_first)
+    module = Transformer(16, 4, 2, 1, 24, dropout=0.0, batch_first=batch_first)
+    assert list(module.state_dict()) == list(reference.state_dict())
+    params = dict(module.named_parameters())
+    for name, p in params.items():   # Xavier-uniform matrices; vectors as their layers initialise them
+        got = np.abs(p.detach().numpy())
+        if p.dim() > 1:
+            bound = np.sqrt(6.0 / sum(p.shape[:2]))
+        elif "norm" in name or "in_proj_bias" in name or "out_proj" in name:
+            np.testing.assert_array_equal(p.detach().numpy(), reference.state_dict()[name].numpy())
+            continue
+        else:   # Linear's default bias init
+            bound = 1.0 / np.sqrt(params[name.replace("bias", "weight")].shape[1])
+        assert got.max() <= bound and got.max() > 0.8 * bound, name
+    copy_weights(module, reference)
+    rng = np.random.default_rng(6)
+    shape = (lambda T: (3, T, 16)) if batch_first else (lambda T: (T, 3, 16))
+    src, tgt = rng.standard_normal(shape(9)).astype(np.float32), rng.standard_normal(shape(5)).astype(np.float32)
+    mask = torch.nn.Transformer.generate_square_subsequent_mask(5)
+    _check_against_torch(module, reference, [src, tgt], {"tgt_mask": mask}, np.ones((1, 1, 1), bool))
+
+
+def test_transformer_errors_and_mask():
+    mask = Transformer.generate_square_subsequent_mask(4).numpy()
+    np.testing.assert_array_equal(mask, torch.nn.Transformer.generate_square_subsequent_mask(4).numpy())
+    assert Transformer.generate_square_subsequent_mask(0).shape == (0, 0)
+    with pytest.raises(ValueError, match="sz"):
+        Transformer.generate_square_subsequent_mask(-1)
+    model = Transformer(8, 2, 1, 1, 16)
+    with pytest.raises(RuntimeError, match="batch number"):
+        model(ember.randn(5, 2, 8), ember.randn(4, 3, 8))
+    with pytest.raises(RuntimeError, match="feature number"):
+        model(ember.randn(5, 2, 8), ember.randn(4, 2, 6))
+    with pytest.raises(ValueError, match="activation"):
+        TransformerDecoderLayer(8, 2, activation="swish")
+    with pytest.raises(TypeError, match="Module"):
+        TransformerDecoder("layer", 2)
+    with pytest.raises(ValueError, match="num_layers"):
+        TransformerDecoder(TransformerDecoderLayer(8, 2), -1)
+    with pytest.raises(ValueError, match="divisible"):
+        TransformerDecoderLayer(10, 4)
+    encoder = TransformerEncoder(TransformerEncoderLayer(8, 2, 16), 3)
+    custom = Transformer(8, 2, custom_encoder=encoder, num_decoder_layers=1)
+    assert custom.encoder is encoder and len(custom.decoder.layers) == 1
+    assert custom(ember.randn(5, 2, 8), ember.randn(3, 2, 8)).shape == (3, 2, 8)
 
 
 def test_results_do_not_depend_on_the_thread_count():

@@ -8,7 +8,8 @@ from .modules import (Module, Sequential, ModuleList, ModuleDict, Linear, Identi
 from .conv import Conv1d, Conv2d
 from .pooling import (MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d)
 from .attention import MultiheadAttention
-from .transformer import TransformerEncoderLayer, TransformerEncoder
+from .transformer import (TransformerEncoderLayer, TransformerEncoder, TransformerDecoderLayer, TransformerDecoder,
+                          Transformer)
 from . import functional
 from . import init
 from . import utils
