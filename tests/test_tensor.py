@@ -39,6 +39,10 @@ def test_tensor_with_dtype_and_requires_grad_and_copy():
     e = ember.tensor(arr)
     arr[0] = 9
     assert values(e)[0] == 1.0   # tensor() copies
+    for source in (arr, np.arange(12.0).reshape(3, 4)[::-1, ::2], np.asfortranarray(np.ones((3, 5))), [1, 2, 3]):
+        copy = ember.tensor(source)   # into ember's storage: contiguous and 64-byte aligned, as op outputs
+        assert copy.is_contiguous() and copy.data_ptr() % 64 == 0
+        np.testing.assert_array_equal(copy.numpy(), np.asarray(source))
     assert ember.tensor([1.5], dtype=ember.int64).dtype == ember.int64
     assert ember.tensor([1, 0], dtype=ember.bool).tolist() == [True, False]
     assert ember.tensor(np.arange(3, dtype=np.int32)).dtype == ember.int64   # no int32 in ember
