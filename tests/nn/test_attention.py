@@ -487,6 +487,9 @@ def test_transformer_errors_and_mask():
     assert Transformer.generate_square_subsequent_mask(0).shape == (0, 0)
     with pytest.raises(ValueError, match="sz"):
         Transformer.generate_square_subsequent_mask(-1)
+    with pytest.raises(ValueError, match="CPU only"):
+        Transformer.generate_square_subsequent_mask(3, device="cuda")
+    assert Transformer.generate_square_subsequent_mask(3, dtype=ember.float64).dtype == ember.float64
     model = Transformer(8, 2, 1, 1, 16)
     with pytest.raises(RuntimeError, match="batch number"):
         model(ember.randn(5, 2, 8), ember.randn(4, 3, 8))

@@ -231,4 +231,6 @@ class Transformer(Module):
         """(sz, sz) float mask for causal attention: -inf above the diagonal, 0 on and below it."""
         if not isinstance(sz, int) or isinstance(sz, bool) or sz < 0:
             raise ValueError(f"generate_square_subsequent_mask: sz must be a non-negative int, got {sz!r}")
+        if device is not None and str(device) != "cpu":
+            raise ValueError(f"generate_square_subsequent_mask: ember runs on the CPU only; got device={device!r}")
         return triu(full((sz, sz), -math.inf, dtype=dtype), diagonal=1)

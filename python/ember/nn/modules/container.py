@@ -7,7 +7,8 @@ from .module import Module, _indent
 
 # Layer classes (exact types) -> the activations their `_forward_fused(input, activation)` runs in the GEMM's
 # epilogue after forward(); Linear and Conv2d add themselves. Sequential fuses a layer directly followed by such
-# an activation module when neither has hooks: the result is the same, one pass and one saved tensor fewer.
+# an activation module when neither has hooks: the same result (GELU's to float rounding), one pass and one
+# saved tensor fewer.
 EPILOGUE_FUSABLE = {}
 
 
