@@ -1,4 +1,5 @@
-"""Timing shared by the standalone scripts losses.py and norms.py: ember and torch in alternating rounds."""
+"""Timing shared by the standalone scripts elementwise.py, losses.py and norms.py: ember and torch in alternating
+rounds."""
 import statistics
 import time
 

@@ -1,22 +1,22 @@
 """Elementwise ops, reductions and softmax: ember vs PyTorch, interleaved in one process.
 
-For each op, size and thread count the two libraries run in alternating pairs (the order flips every pair) on the
-same float32 data, after their results were checked against each other; the table reports the median time of
-each and the ratio ember speed / torch speed (> 1: ember is faster).
+For each op, size and thread count the two libraries run in alternating blocks of calls (>= 20 ms each, the
+order flips every round: a block's steady state, not the first call after the other library's thread pool
+spun) on the same float32 data, after their results were checked against each other; the table reports the
+median time of each and the median per-round ratio ember speed / torch speed (> 1: ember is faster).
 
     python bench/elementwise.py                       # 1M, 4M, 16M elements; 1 and 2 threads
     python bench/elementwise.py --sizes 1M --ops exp,gelu --threads 1 --repeats 31
 """
 import argparse
-import statistics
 import sys
-import time
 
 import torch   # first, so both libraries' OpenMP runtimes start in the order PyTorch users have them
 import numpy as np
 
 import ember
 from ember import _C
+from _interleave import interleaved
 
 SIZES = {"1M": 1 << 20, "4M": 1 << 22, "16M": 1 << 24}
 SOFTMAX_COLS = 1024
@@ -53,19 +53,6 @@ def to_numpy(result):
     return np.asarray(result.numpy(), dtype=np.float64)
 
 
-def median_pair_times(ember_call, torch_call, repeats):
-    ember_times, torch_times = [], []
-    for i in range(repeats):
-        order = (("ember", ember_call), ("torch", torch_call)) if i % 2 == 0 else (("torch", torch_call),
-                                                                                 ("ember", ember_call))
-        for who, call in order:
-            start = time.perf_counter()
-            call()   # the result is dropped inside the timed region: freeing it is part of the cost
-            elapsed = time.perf_counter() - start
-            (ember_times if who == "ember" else torch_times).append(elapsed)
-    return statistics.median(ember_times) * 1e3, statistics.median(torch_times) * 1e3
-
-
 def run(args):
     softmax = find_softmax()
     rows = []
@@ -78,10 +65,11 @@ def run(args):
             if args.ops and not any(name.startswith(op) for op in args.ops):
                 continue
             shape = (n // SOFTMAX_COLS, SOFTMAX_COLS) if name.startswith("softmax") else (n,)
-            ea, eb = ember.from_numpy(a_np.reshape(shape).copy()), ember.from_numpy(b_np.reshape(shape).copy())
-            ta, tb = torch.from_numpy(a_np.reshape(shape).copy()), torch.from_numpy(b_np.reshape(shape).copy())
+            # Each library's own storage (as tensor() makes it), not NumPy's less aligned buffers.
+            ea, eb = ember.tensor(a_np.reshape(shape)), ember.tensor(b_np.reshape(shape))
+            ta, tb = torch.tensor(a_np.reshape(shape)), torch.tensor(b_np.reshape(shape))
             if name.startswith("add_"):   # validate on copies; time on fresh buffers (values drift, harmlessly)
-                got, want = to_numpy(ember_fn(ember.from_numpy(a_np.copy()), eb)), to_numpy(torch_fn(ta.clone(), tb))
+                got, want = to_numpy(ember_fn(ember.tensor(a_np), eb)), to_numpy(torch_fn(ta.clone(), tb))
             else:
                 got, want = to_numpy(ember_fn(ea, eb)), to_numpy(torch_fn(ta, tb))
             rtol = 1e-5 if name != "sum" else 1e-4
@@ -94,13 +82,14 @@ def run(args):
                 ember_call, torch_call = (lambda: ember_fn(ea, eb)), (lambda: torch_fn(ta, tb))
                 for _ in range(2):   # warm-up
                     ember_call(); torch_call()
-                ember_ms, torch_ms = median_pair_times(ember_call, torch_call, repeats)
-                rows.append((name, size_name, threads, ember_ms, torch_ms, torch_ms / ember_ms))
+                ember_s, torch_s, ratio = interleaved(ember_call, torch_call, repeats)
+                ember_ms, torch_ms = ember_s * 1e3, torch_s * 1e3
+                rows.append((name, size_name, threads, ember_ms, torch_ms, ratio))
                 print(f"  {name:24s} {size_name:>4s} t={threads}  ember {ember_ms:8.3f} ms  torch {torch_ms:8.3f} ms"
-                      f"  ratio {torch_ms / ember_ms:5.2f}", file=sys.stderr, flush=True)
+                      f"  ratio {ratio:5.2f}", file=sys.stderr, flush=True)
     if softmax is None:
         print("(softmax: not bound in this build of ember; skipped)")
-    print(f"ember {ember.config()['isa']} | torch {torch.__version__} | float32 | median of interleaved pairs")
+    print(f"ember {ember.config()['isa']} | torch {torch.__version__} | float32 | medians of interleaved blocks")
     print(f"{'op':24s} {'size':>5s} {'thr':>3s} {'ember ms':>9s} {'torch ms':>9s} {'ratio':>6s}")
     for name, size_name, threads, ember_ms, torch_ms, ratio in rows:
         print(f"{name:24s} {size_name:>5s} {threads:3d} {ember_ms:9.3f} {torch_ms:9.3f} {ratio:6.2f}")
