@@ -9,10 +9,11 @@ import json
 import statistics
 import time
 
-import torch  # noqa: E402  (torch first: ember's OpenMP then binds to the same runtime)
+import torch  # noqa: E402  (torch first, as PyTorch users have it)
 import numpy as np  # noqa: E402
 
 import ember  # noqa: E402
+from _interleave import PARK_SECONDS  # noqa: E402
 
 SHAPES = [(8, 8, 256, 64), (4, 4, 1024, 64)]   # B, H, T, D
 
@@ -32,7 +33,9 @@ def interleaved(ember_fn, torch_fn, rounds):
     """Median times and the median of per-round speed ratios (torch time / ember time)."""
     te, tt, ratios = [], [], []
     for _ in range(rounds):
+        time.sleep(PARK_SECONDS)   # the other library's spinning threads park first
         a = seconds_per_call(ember_fn)
+        time.sleep(PARK_SECONDS)
         b = seconds_per_call(torch_fn)
         te.append(a)
         tt.append(b)

@@ -9,11 +9,12 @@ import os
 import statistics
 import time
 
-import torch  # noqa: E402  (torch first: ember's OpenMP then binds to the same runtime)
+import torch  # noqa: E402  (torch first, as PyTorch users have it)
 import numpy as np  # noqa: E402
 
 import ember  # noqa: E402
 from ember import _C  # noqa: E402
+from _interleave import PARK_SECONDS  # noqa: E402
 
 # (name, N, C_in, C_out, H, W, K, padding, groups, input needs grad)
 CONVS = [
@@ -47,6 +48,7 @@ def interleave(fns, rounds, min_seconds):
     times = {who: [] for who in fns}
     for _ in range(rounds):
         for who, f in fns.items():
+            time.sleep(PARK_SECONDS)   # the other library's spinning threads park first
             times[who].append(time_calls(f, calls))
     return times
 

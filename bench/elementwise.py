@@ -11,7 +11,7 @@ median time of each and the median per-round ratio ember speed / torch speed (> 
 import argparse
 import sys
 
-import torch   # first, so both libraries' OpenMP runtimes start in the order PyTorch users have them
+import torch   # first, as PyTorch users have it
 import numpy as np
 
 import ember

@@ -3,7 +3,7 @@ Usage: python bench/gemm.py [ember bench options, e.g. --threads 1 2 --quick --j
 Force ember's kernel level with EMBER_ISA=ref|avx2|avx512."""
 import sys
 
-import torch  # noqa: F401  (torch first: ember's OpenMP then binds to the same runtime)
+import torch  # noqa: F401  (torch first, as PyTorch users have it)
 
 from ember.cli import main
 

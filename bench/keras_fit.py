@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 try:
-    import torch            # import torch before ember: one OpenMP runtime for both
+    import torch            # torch before ember, as PyTorch users have it
 except ImportError:
     torch = None
 

@@ -11,7 +11,7 @@ per-round ratios torch time / ember time (> 1: ember is faster).
 """
 import argparse
 
-import torch   # first, so both libraries' OpenMP runtimes start in the order PyTorch users have them
+import torch   # first, as PyTorch users have it
 import numpy as np
 
 import ember

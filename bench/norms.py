@@ -9,7 +9,7 @@ times and the median of the per-round ratios torch time / ember time (> 1: ember
 """
 import argparse
 
-import torch   # first, so both libraries' OpenMP runtimes start in the order PyTorch users have them
+import torch   # first, as PyTorch users have it
 import numpy as np
 
 import ember

@@ -8,7 +8,7 @@ import json
 import statistics
 import time
 
-import torch  # noqa: E402  (torch first: ember's OpenMP then binds to the same runtime)
+import torch  # noqa: E402  (torch first, as PyTorch users have it)
 import numpy as np  # noqa: E402
 
 import ember  # noqa: E402

@@ -3,7 +3,7 @@ the MLP/Adam, LeNet-5/SGD and char-GPT/AdamW steps and the tiny Linear(8, 8) SGD
 Usage: python bench/train_step.py [ember bench options, e.g. --threads 1 2 --json out.json]"""
 import sys
 
-import torch  # noqa: F401  (torch first: ember's OpenMP then binds to the same runtime)
+import torch  # noqa: F401  (torch first, as PyTorch users have it)
 
 from ember.cli import main
 

@@ -16,6 +16,9 @@ from ._core import ValidationError, calibrate, seconds_per_call
 FAMILIES = ("gemm", "conv", "attention", "train", "overhead")
 # OpenBLAS's threads spin after each NumPy call; a pause lets them park before ember and torch run again.
 OPENBLAS_PARK_SECONDS = 0.1
+# torch's OpenMP workers spin ~10 ms after a parallel region (ember's pool 0.4 ms) and would take the second core
+# from the next sample's library: each sample waits until the previous library's threads have parked.
+POOL_PARK_SECONDS = float(os.environ.get("EMBER_BENCH_PARK", "0.02"))
 
 
 def all_workloads():
@@ -93,6 +96,7 @@ def time_workload(prepared, numpy_worker, name, rounds, min_seconds):
         times["numpy"] = []
     for _ in range(rounds):
         for who, run in runners.items():
+            time.sleep(POOL_PARK_SECONDS)
             times[who].append(seconds_per_call(run, calls))
         if numpy_worker is not None:
             times["numpy"].append(numpy_worker.ask(cmd="time", name=name, calls=calls)["seconds"])
