@@ -83,6 +83,7 @@ CASES = [
     ((2, 2), 129, 37, 8, 64, False, "bool", (2, 1, 1, 37)),  # key-padding style mask
     ((), 37, 37, 16, 8, False, "float", None),            # 2-D inputs
     ((2,), 290, 290, 16, 16, True, None, None),           # several key blocks per query block (Q packed)
+    ((4, 4), 290, 270, 16, 24, True, None, None),         # 16 pairs: 256-row backward query blocks, two of them
     ((2,), 7, 300, 16, 8, False, "bool", None),
 ]
 
@@ -515,10 +516,10 @@ def test_results_do_not_depend_on_the_thread_count():
     rng = np.random.default_rng(8)
     previous = ember.get_num_threads()
     try:
-        for batch in [(1,), (3, 4)]:
-            q, k, v, g = random_case(rng, batch, 100, 90, 16, 16)
+        for batch, T in [((1,), 100), ((3, 4), 100), ((4, 4), 270)]:   # 16 pairs: 256-row backward blocks
+            q, k, v, g = random_case(rng, batch, T, 90, 16, 16)
             results = []
-            for threads in (1, 2, 3):
+            for threads in (1, 2, 3, 9):   # 9: 16 pairs take the split schedule, with the same blocks
                 ember.set_num_threads(threads)
                 results.append(run_ember(LEVELS[-1], q, k, v, g, is_causal=True))
             for got in results[1:]:
