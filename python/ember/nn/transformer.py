@@ -31,6 +31,27 @@ def _activation_function(activation, owner):
     return activation
 
 
+def _build_layer(layer, owner, attentions, d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
+                 batch_first, norm_first, bias, kwargs):
+    """A Transformer layer's submodules in PyTorch's order: the attentions, linear1, dropout, linear2, then one
+    LayerNorm and one Dropout per block (norm1.., dropout1..)."""
+    activation = _activation_function(activation, owner)
+    for name in attentions:
+        setattr(layer, name, MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
+                                                **kwargs))
+    layer.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kwargs)
+    layer.dropout = Dropout(dropout)
+    layer.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kwargs)
+    layer.norm_first = norm_first
+    blocks = len(attentions) + 1
+    for i in range(1, blocks + 1):
+        setattr(layer, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kwargs))
+    for i in range(1, blocks + 1):
+        setattr(layer, f"dropout{i}", Dropout(dropout))
+    layer.activation = activation
+    layer.batch_first = batch_first
+
+
 def _feed_forward(layer, x):
     """linear2(dropout(activation(linear1(x)))) of a Transformer layer, the activation in linear1's epilogue."""
     fused = "relu" if layer.activation is F.relu else "gelu" if layer.activation is F.gelu else None
@@ -58,20 +79,8 @@ class TransformerEncoderLayer(Module):
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu", layer_norm_eps=1e-5,
                  batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
         super().__init__()
-        activation = _activation_function(activation, "TransformerEncoderLayer")
-        kwargs = {"device": device, "dtype": dtype}
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
-                                            **kwargs)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kwargs)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kwargs)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kwargs)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kwargs)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.activation = activation
-        self.batch_first = batch_first
+        _build_layer(self, "TransformerEncoderLayer", ("self_attn",), d_model, nhead, dim_feedforward, dropout,
+                     activation, layer_norm_eps, batch_first, norm_first, bias, {"device": device, "dtype": dtype})
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
         x = src
@@ -118,24 +127,9 @@ class TransformerDecoderLayer(Module):
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu", layer_norm_eps=1e-5,
                  batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
         super().__init__()
-        activation = _activation_function(activation, "TransformerDecoderLayer")
-        kwargs = {"device": device, "dtype": dtype}
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
-                                            **kwargs)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                                 batch_first=batch_first, **kwargs)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kwargs)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kwargs)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kwargs)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kwargs)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kwargs)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.dropout3 = Dropout(dropout)
-        self.activation = activation
-        self.batch_first = batch_first
+        _build_layer(self, "TransformerDecoderLayer", ("self_attn", "multihead_attn"), d_model, nhead,
+                     dim_feedforward, dropout, activation, layer_norm_eps, batch_first, norm_first, bias,
+                     {"device": device, "dtype": dtype})
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):
