@@ -119,8 +119,8 @@ Sequential& Sequential::push_back(ModulePtr module) {
 }
 
 // Linear directly followed by ReLU or GELU, or Conv2d by ReLU, neither with hooks, runs as one op with the
-// activation in the layer's epilogue (as Python's nn.Sequential): the same result, one pass and one saved tensor
-// fewer.
+// activation in the layer's epilogue (as Python's nn.Sequential): the same result (GELU's to float rounding), one
+// pass and one saved tensor fewer.
 Tensor Sequential::forward(const Tensor& input) {
   Tensor x = input;
   const auto& children = named_children();

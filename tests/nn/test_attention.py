@@ -443,7 +443,8 @@ def test_transformer_decoder_matches_torch(norm_first, activation):
             p.add_(torch.randn_like(p) * 0.1)
     copy_weights(module, reference)
     rng = np.random.default_rng(4)
-    tgt, memory = rng.standard_normal((7, 2, 16)).astype(np.float32), rng.standard_normal((11, 2, 16)).astype(np.float32)
+    tgt = rng.standard_normal((7, 2, 16)).astype(np.float32)
+    memory = rng.standard_normal((11, 2, 16)).astype(np.float32)
     tgt_padding = torch.zeros(2, 7, dtype=torch.bool)
     tgt_padding[1, -2:] = True
     memory_padding = torch.zeros(2, 11, dtype=torch.bool)

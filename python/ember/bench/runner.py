@@ -18,7 +18,7 @@ FAMILIES = ("gemm", "conv", "attention", "train", "overhead")
 OPENBLAS_PARK_SECONDS = 0.1
 # torch's OpenMP workers spin ~10 ms after a parallel region (ember's pool 0.4 ms) and would take the second core
 # from the next sample's library: each sample waits until the previous library's threads have parked.
-POOL_PARK_SECONDS = float(os.environ.get("EMBER_BENCH_PARK", "0.02"))
+POOL_PARK_SECONDS = 0.02
 
 
 def all_workloads():
