@@ -3,11 +3,11 @@ steps and per-op overhead, on this machine, with every result validated before i
 
 How it measures: torch is imported before ember; ember and torch run interleaved in one process (inside each
 round one library after the other, calls per sample calibrated once, each sample after a 20 ms pause in which the
-other library's spinning worker threads park) and each ratio is the median of the per-round ratios; NumPy runs in
-its own worker process (OpenBLAS's spinning threads would steal the cores), in the same rounds. All libraries get
-the same thread count (ember.set_num_threads, torch.set_num_threads, OPENBLAS/OMP/MKL_NUM_THREADS for the worker).
-The FMA peak is measured per thread count by a C++ microbenchmark of independent FMA chains at ember's ISA level
-(`_C._fma_peak_gflops`).
+other library's spinning worker threads park and one untimed call) and each ratio is the median of the per-round
+ratios; NumPy runs in its own worker process (OpenBLAS's spinning threads would steal the cores), in the same
+rounds. All libraries get the same thread count (ember.set_num_threads, torch.set_num_threads,
+OPENBLAS/OMP/MKL_NUM_THREADS for the worker). The FMA peak is measured per thread count by a C++ microbenchmark of
+independent FMA chains at ember's ISA level (`_C._fma_peak_gflops`).
 
 JSON (--json PATH), schema 1:
   schema, created (UTC ISO time), command, rounds, threads (list), load_average_start, load_average_end

@@ -97,6 +97,7 @@ def time_workload(prepared, numpy_worker, name, rounds, min_seconds):
     for _ in range(rounds):
         for who, run in runners.items():
             time.sleep(POOL_PARK_SECONDS)
+            run()   # untimed: wakes this library's threads (and an idle vCPU) before its sample
             times[who].append(seconds_per_call(run, calls))
         if numpy_worker is not None:
             times["numpy"].append(numpy_worker.ask(cmd="time", name=name, calls=calls)["seconds"])
