@@ -5,7 +5,6 @@ norm_first for pre-norm), so state_dicts load across. linear1 + relu/gelu runs a
 import copy
 import math
 
-from .. import _C
 from .. import full, triu
 from . import init
 from . import functional as F
@@ -56,7 +55,7 @@ def _feed_forward(layer, x):
     """linear2(dropout(activation(linear1(x)))) of a Transformer layer, the activation in linear1's epilogue."""
     fused = "relu" if layer.activation is F.relu else "gelu" if layer.activation is F.gelu else None
     if fused is not None:
-        hidden = _C.linear(x, layer.linear1.weight, layer.linear1.bias, fused)
+        hidden = layer.linear1._forward_fused(x, fused)   # the epilogue fusion nn.Sequential uses
     else:
         hidden = layer.activation(layer.linear1(x))
     return layer.linear2(layer.dropout(hidden))
