@@ -1,5 +1,6 @@
 // The per-ISA row primitives of flash attention (ref/, x86_avx2/, x86_avx512/ fill them into kernels::Table):
-// the online-softmax step of the forward and the softmax gradient of the backward, on one score tile.
+// the online-softmax step and the final row normalisation of the forward, and the softmax gradient of the
+// backward, on one score tile.
 // Raw pointers and sizes only. A tile has `rows` x `cols` scores; row r of it is query i0 + r, column c key
 // j0 + c. Causal masking: column c of row r is valid iff c <= r + causal_diagonal (causal_diagonal = i0 - j0);
 // pass kNoDiagonal for none. Invalid or -inf-masked scores give probability exactly 0.
@@ -34,8 +35,13 @@ using AttentionSoftmaxGrad = void (*)(float* scores, float* dscores, int64_t ld,
                                       int rows, int cols, int64_t causal_diagonal, const float* lse,
                                       const float* delta);
 
+// The forward's last step: out row r (out_cols wide, row stride ld_out) divided by row_sum[r]; rows whose sum is
+// 0 (fully masked) are left as they are.
+using AttentionNormalizeRows = void (*)(float* out, int64_t ld_out, int rows, int out_cols, const float* row_sum);
+
 struct AttentionRows {
   AttentionSoftmaxStep softmax_step = nullptr;
+  AttentionNormalizeRows normalize_rows = nullptr;
   AttentionSoftmaxGrad softmax_grad = nullptr;
 };
 

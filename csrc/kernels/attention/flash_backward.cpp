@@ -54,14 +54,11 @@ void prepare(const BackwardPlan& plan, int64_t bh, const Packs& packs) {
   const AttentionProblem<float>& pr = plan.pr;
   const SgemmConfig& cfg = plan.table.sgemm;
   const float scale = static_cast<float>(pr.scale);
-  flash::pack_transposed(cfg, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, packs.kt);
-  flash::scale_pack(plan.table, packs.kt, plan.kt_size, scale);
-  flash::pack_transposed(cfg, pr.v.of(bh), pr.v.row_stride, pr.S, pr.Dv, packs.vt);
-  flash::pack_direct(cfg, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, packs.k);
-  flash::scale_pack(plan.table, packs.k, plan.k_size, scale);
-  flash::pack_direct(cfg, pr.q.of(bh), pr.q.row_stride, pr.T, pr.D, packs.q);
-  flash::scale_pack(plan.table, packs.q, plan.q_size, scale);
-  flash::pack_direct(cfg, pr.dout.of(bh), pr.dout.row_stride, pr.T, pr.Dv, packs.dout);
+  flash::pack_transposed(plan.table, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, scale, packs.kt);
+  flash::pack_transposed(plan.table, pr.v.of(bh), pr.v.row_stride, pr.S, pr.Dv, 1.0f, packs.vt);
+  flash::pack_direct(plan.table, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, scale, packs.k);
+  flash::pack_direct(plan.table, pr.q.of(bh), pr.q.row_stride, pr.T, pr.D, scale, packs.q);
+  flash::pack_direct(plan.table, pr.dout.of(bh), pr.dout.row_stride, pr.T, pr.Dv, 1.0f, packs.dout);
   if (plan.packed_a()) {
     flash::pack_a(cfg, pr.q.of(bh), pr.q.row_stride, pr.T, pr.D, packs.q_a);
     flash::pack_a(cfg, pr.dout.of(bh), pr.dout.row_stride, pr.T, pr.Dv, packs.dout_a);

@@ -23,9 +23,8 @@ struct ForwardPlan {
 // Packs of one (batch, head): scale K^T (D deep, S wide) then V (S deep, Dv wide).
 void pack_kv(const ForwardPlan& plan, int64_t bh, float* packs) {
   const AttentionProblem<float>& pr = plan.pr;
-  flash::pack_transposed(plan.table.sgemm, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, packs);
-  flash::scale_pack(plan.table, packs, plan.kt_size, static_cast<float>(pr.scale));
-  flash::pack_direct(plan.table.sgemm, pr.v.of(bh), pr.v.row_stride, pr.S, pr.Dv, packs + plan.kt_size);
+  flash::pack_transposed(plan.table, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, static_cast<float>(pr.scale), packs);
+  flash::pack_direct(plan.table, pr.v.of(bh), pr.v.row_stride, pr.S, pr.Dv, 1.0f, packs + plan.kt_size);
 }
 
 // Output rows [i0, i0 + rows) of matrix bh from its packs. scores is (BQ, BK) scratch; row_max, row_sum (BQ);
@@ -77,11 +76,7 @@ void forward_query_block(const ForwardPlan& plan, int64_t bh, const float* packs
   float* lse = pr.lse + bh * pr.T + i0;
   // Normalise each row (the ISA's vector multiply), then lse = max + log(sum) with the vector log. A row whose
   // max stayed -inf (fully masked) has sum 0: output 0, lse +inf (probabilities 0 in the backward).
-  for (int64_t r = 0; r < rows; ++r) {
-    if (row_sum[r] == 0.0f) continue;
-    const float inverse = 1.0f / row_sum[r];
-    plan.table.mul(out + r * out_rs, 1, &inverse, 0, out + r * out_rs, Dv);
-  }
+  plan.table.attention.normalize_rows(out, out_rs, static_cast<int>(rows), static_cast<int>(Dv), row_sum);
   plan.table.log(row_sum, row_sum, rows);
   for (int64_t r = 0; r < rows; ++r)
     lse[r] = row_max[r] == -std::numeric_limits<float>::infinity() ? std::numeric_limits<float>::infinity()

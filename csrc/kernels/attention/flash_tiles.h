@@ -66,23 +66,41 @@ inline int64_t direct_pack_size(const SgemmConfig& cfg, int64_t rows, int64_t co
   return round_up(ceil_div(cols, cfg.nr) * cfg.nr * rows, 16);
 }
 
-// x is (rows, cols), row stride x_rs. Packs B = x^T (cols deep, rows wide): sliver s (rows s*NR..) at
-// packed + s * cols * NR, element (c, j) at [c * NR + j], zero-padded past `rows`.
-inline void pack_transposed(const SgemmConfig& cfg, const float* x, int64_t x_rs, int64_t rows, int64_t cols,
-                            float* packed) {
-  const int64_t slivers = ceil_div(rows, cfg.nr);
-  if (cfg.pack_b_col_major) cfg.pack_b_col_major(x, x_rs, cols, rows, 0, slivers, packed);
-  else pack_b_slivers(x, 1, x_rs, cols, rows, cfg.nr, 0, slivers, packed);
+// Multiplies a pack of n floats by scale (the ISA's vector multiply, in place): for the generic packers.
+inline void scale_pack(const Table& table, float* packed, int64_t n, float scale) {
+  if (scale != 1.0f) table.mul(packed, 1, &scale, 0, packed, n);
 }
 
-// x is (rows, cols), row stride x_rs. Packs B = x (rows deep, cols wide): sliver s (cols s*NR..) at
+// The softmax scale goes into the K (and Q) packs once per (batch, head), in the ISA packers' registers, so every
+// tile product runs with alpha = 1 (the micro-kernel's plain store; alpha != 1 cost ~150 cycles a tile).
+
+// x is (rows, cols), row stride x_rs. Packs B = scale * x^T (cols deep, rows wide): sliver s (rows s*NR..) at
+// packed + s * cols * NR, element (c, j) at [c * NR + j], zero-padded past `rows`.
+inline void pack_transposed(const Table& table, const float* x, int64_t x_rs, int64_t rows, int64_t cols,
+                            float scale, float* packed) {
+  const SgemmConfig& cfg = table.sgemm;
+  const int64_t slivers = ceil_div(rows, cfg.nr);
+  if (cfg.pack_b_col_major) {
+    cfg.pack_b_col_major(x, x_rs, cols, rows, 0, slivers, scale, packed);
+  } else {
+    pack_b_slivers(x, 1, x_rs, cols, rows, cfg.nr, 0, slivers, packed);
+    scale_pack(table, packed, slivers * cfg.nr * cols, scale);
+  }
+}
+
+// x is (rows, cols), row stride x_rs. Packs B = scale * x (rows deep, cols wide): sliver s (cols s*NR..) at
 // packed + s * rows * NR, element (r, j) at [r * NR + j], zero-padded past `cols`. Rows r0.. of sliver s
 // start at packed + s * rows * NR + r0 * NR.
-inline void pack_direct(const SgemmConfig& cfg, const float* x, int64_t x_rs, int64_t rows, int64_t cols,
+inline void pack_direct(const Table& table, const float* x, int64_t x_rs, int64_t rows, int64_t cols, float scale,
                         float* packed) {
+  const SgemmConfig& cfg = table.sgemm;
   const int64_t slivers = ceil_div(cols, cfg.nr);
-  if (cfg.pack_b_row_major) cfg.pack_b_row_major(x, x_rs, rows, cols, 0, slivers, packed);
-  else pack_b_slivers(x, x_rs, 1, rows, cols, cfg.nr, 0, slivers, packed);
+  if (cfg.pack_b_row_major) {
+    cfg.pack_b_row_major(x, x_rs, rows, cols, 0, slivers, scale, packed);
+  } else {
+    pack_b_slivers(x, x_rs, 1, rows, cols, cfg.nr, 0, slivers, packed);
+    scale_pack(table, packed, slivers * cfg.nr * rows, scale);
+  }
 }
 
 // The part of a product that rows [r0, r0 + m) need: depth [k_begin, k_end) and columns [0, n_end).
@@ -116,12 +134,6 @@ inline OperandA pack_a(const SgemmConfig& cfg, const float* x, int64_t x_rs, int
   if (cfg.pack_a_row_major) cfg.pack_a_row_major(x, x_rs, rows, cols, packed);
   else pack_a_block(x, x_rs, 1, rows, cols, cfg.mr, packed);
   return packed_a_rows(cfg, packed, cols, 0);
-}
-
-// Multiplies a pack of n floats by scale: the softmax scale goes into the K, Q packs once per (batch, head), so
-// every tile product runs with alpha = 1 (the micro-kernel's plain store; alpha != 1 cost ~150 cycles a tile).
-inline void scale_pack(const Table& table, float* packed, int64_t n, float scale) {
-  if (scale != 1.0f) table.mul(packed, 1, &scale, 0, packed, n);   // the ISA's vector multiply, in place
 }
 
 // The calling thread's active prefetcher (null: none), stepped kPrefetchLinesPerTile lines after each tile of

@@ -35,15 +35,16 @@ using SgemmMicroKernel = void (*)(const SgemmTile& tile);
 // sliver s at packed + s * MR * kc, element (i, p) at [p * MR + i]. SIMD transposes; null = generic packing.
 using SgemmPackRowMajorA = void (*)(const float* a, int64_t rsA, int64_t mc, int64_t kc, float* packed);
 // Packs NR-column slivers [s_begin, s_end) of a column-major B panel (kc, nc) (element (p, j) at b[p + j * csB],
-// e.g. W in x W^T) into packed + s * kc * NR, element (p, j) at [p * NR + j], zero-padded. Null = generic.
+// e.g. W in x W^T), times scale, into packed + s * kc * NR, element (p, j) at [p * NR + j], zero-padded.
+// Null = generic. (scale is 1 for GEMM; flash attention folds its softmax scale into the K pack.)
 using SgemmPackColMajorB = void (*)(const float* b, int64_t csB, int64_t kc, int64_t nc, int64_t s_begin,
-                                    int64_t s_end, float* packed);
+                                    int64_t s_end, float scale, float* packed);
 
 // Packs a column-major A block (mc, kc) (element (i, p) at a[i + p * csA], e.g. X^T in X^T dY) like the above.
 using SgemmPackColMajorA = void (*)(const float* a, int64_t csA, int64_t mc, int64_t kc, float* packed);
 // Packs slivers [s_begin, s_end) of a row-major B panel (kc, nc) (element (p, j) at b[p * rsB + j]) like the above.
 using SgemmPackRowMajorB = void (*)(const float* b, int64_t rsB, int64_t kc, int64_t nc, int64_t s_begin,
-                                    int64_t s_end, float* packed);
+                                    int64_t s_end, float scale, float* packed);
 
 // A product with few columns (N <= the kernel's max_n, a classifier head) whose A rows and B columns are both
 // contiguous along K: C (m, n) = act(alpha * A B + beta * C + bias) as m x n dot products over K. A row i at

@@ -179,9 +179,9 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
       // faster on Zen 4).
       const bool pack = pack_a && !(rows_outer && p.csA == 1 && !rows_alias_in_l1(p.rsA, MR));
       if (p.rsB == 1 && cfg.pack_b_col_major)
-        cfg.pack_b_col_major(b, p.csB, kc, nc, 0, slivers, packed_b);
+        cfg.pack_b_col_major(b, p.csB, kc, nc, 0, slivers, 1.0f, packed_b);
       else if (p.csB == 1 && cfg.pack_b_row_major)
-        cfg.pack_b_row_major(b, p.rsB, kc, nc, first_packed, slivers, packed_b);
+        cfg.pack_b_row_major(b, p.rsB, kc, nc, first_packed, slivers, 1.0f, packed_b);
       else
         pack_b_slivers(b, p.rsB, p.csB, kc, nc, NR, first_packed, slivers, packed_b);
       for (int64_t ic = m_begin; ic < m_end; ic += MC) {

@@ -44,6 +44,14 @@ void softmax_step(float* scores, int64_t ld, const float* mask, int64_t ld_mask,
   }
 }
 
+void normalize_rows(float* out, int64_t ld_out, int rows, int out_cols, const float* row_sum) {
+  for (int r = 0; r < rows; ++r) {
+    if (row_sum[r] == 0.0f) continue;
+    const float inverse = 1.0f / row_sum[r];
+    for (int c = 0; c < out_cols; ++c) out[r * ld_out + c] *= inverse;
+  }
+}
+
 void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
                   int64_t causal_diagonal, const float* lse, const float* delta) {
   for (int r = 0; r < rows; ++r) {
@@ -64,6 +72,7 @@ void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, 
 
 void fill_attention(Table& t) {
   t.attention.softmax_step = softmax_step;
+  t.attention.normalize_rows = normalize_rows;
   t.attention.softmax_grad = softmax_grad;
 }
 

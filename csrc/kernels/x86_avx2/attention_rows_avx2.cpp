@@ -1,6 +1,7 @@
-// AVX2 flash-attention row primitives (contract: kernels/attention/attention_rows.h): the online-softmax step
-// and the softmax gradient on one score tile, 8 columns per ymm, masked tails (vmaskmovps). exp is a
-// Cephes-style polynomial that returns exactly 0 below -87.3 (so -inf scores give probability 0, never NaN).
+// AVX2 flash-attention row primitives (contract: kernels/attention/attention_rows.h): the online-softmax step,
+// the final row normalisation and the softmax gradient on one score tile, 8 columns per ymm, masked tails
+// (vmaskmovps). exp is a Cephes-style polynomial that returns exactly 0 below -87.3 (so -inf scores give
+// probability 0, never NaN).
 #include <immintrin.h>
 
 #include <cmath>
@@ -38,80 +39,108 @@ inline float horizontal_sum(__m256 v) {
 
 inline float scalar_exp_or_zero(float x) { return x == kNegInf ? 0.0f : std::exp(x); }
 
+// x[0, n) *= factor.
+inline void scale_row(float* x, int n, float factor) {
+  const __m256 f = _mm256_set1_ps(factor);
+  int j = 0;
+  for (; j + 8 <= n; j += 8) _mm256_storeu_ps(x + j, _mm256_mul_ps(_mm256_loadu_ps(x + j), f));
+  for (; j < n; ++j) x[j] *= factor;
+}
+
+// The row's running max after this tile's valid columns (mask added in place first).
+inline float tile_row_max(float* s, const float* m, int n, float old_max) {
+  const __m256 neg_inf = _mm256_set1_ps(kNegInf);
+  // Rows of 32+ columns keep four independent max chains (one chain waits on each previous step).
+  __m256 vmax = neg_inf;
+  int c = 0;
+  if (!m && n >= 32) {
+    __m256 chains[4] = {neg_inf, neg_inf, neg_inf, neg_inf};
+    for (; c + 32 <= n; c += 32)
+      for (int u = 0; u < 4; ++u) chains[u] = _mm256_max_ps(chains[u], _mm256_loadu_ps(s + c + 8 * u));
+    vmax = _mm256_max_ps(_mm256_max_ps(chains[0], chains[1]), _mm256_max_ps(chains[2], chains[3]));
+  }
+  for (; c + 8 <= n; c += 8) {
+    __m256 x = _mm256_loadu_ps(s + c);
+    if (m) {
+      x = _mm256_add_ps(x, _mm256_loadu_ps(m + c));
+      _mm256_storeu_ps(s + c, x);
+    }
+    vmax = _mm256_max_ps(vmax, x);
+  }
+  if (c < n) {
+    const __m256i k = tail_mask(n - c);
+    __m256 x = _mm256_maskload_ps(s + c, k);
+    if (m) {
+      x = _mm256_add_ps(x, _mm256_maskload_ps(m + c, k));
+      _mm256_maskstore_ps(s + c, k, x);
+    }
+    vmax = _mm256_max_ps(vmax, _mm256_blendv_ps(neg_inf, x, _mm256_castsi256_ps(k)));
+  }
+  return std::fmax(old_max, horizontal_max(vmax));
+}
+
+// The probabilities exp(s - new_max) of the row's valid columns in place, 0 in columns [n, cols); their sum.
+inline float tile_row_exp(float* s, int n, int cols, float new_max) {
+  const __m256 shift = _mm256_set1_ps(new_max);
+  __m256 vsum = _mm256_setzero_ps();
+  int c = 0;
+  if (n >= 32) {
+    __m256 chains[4] = {vsum, vsum, vsum, vsum};
+    for (; c + 32 <= n; c += 32)
+      for (int u = 0; u < 4; ++u) {
+        const __m256 p = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(s + c + 8 * u), shift));
+        chains[u] = _mm256_add_ps(chains[u], p);
+        _mm256_storeu_ps(s + c + 8 * u, p);
+      }
+    vsum = _mm256_add_ps(_mm256_add_ps(chains[0], chains[1]), _mm256_add_ps(chains[2], chains[3]));
+  }
+  for (; c + 8 <= n; c += 8) {
+    __m256 p = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(s + c), shift));
+    vsum = _mm256_add_ps(vsum, p);
+    _mm256_storeu_ps(s + c, p);
+  }
+  if (c < n) {
+    const __m256i k = tail_mask(n - c);
+    __m256 p = _mm256_and_ps(_mm256_castsi256_ps(k), exp_ps(_mm256_sub_ps(_mm256_maskload_ps(s + c, k), shift)));
+    vsum = _mm256_add_ps(vsum, p);
+    _mm256_maskstore_ps(s + c, k, p);
+  }
+  for (int j = n; j < cols; ++j) s[j] = 0.0f;
+  return horizontal_sum(vsum);
+}
+
 void softmax_step(float* scores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
                   int64_t causal_diagonal, float* row_max, float* row_sum, float* out, int64_t ld_out, int out_cols) {
-  const __m256 neg_inf = _mm256_set1_ps(kNegInf);
-  for (int r = 0; r < rows; ++r) {
-    float* s = scores + r * ld;
-    const float* m = mask ? mask + r * ld_mask : nullptr;
-    const int n = attention_valid_cols(r, cols, causal_diagonal);
-    // Rows of 32+ columns keep four independent max and sum chains (one chain waits on each previous step).
-    __m256 vmax = neg_inf;
-    int c = 0;
-    if (!m && n >= 32) {
-      __m256 chains[4] = {neg_inf, neg_inf, neg_inf, neg_inf};
-      for (; c + 32 <= n; c += 32)
-        for (int u = 0; u < 4; ++u) chains[u] = _mm256_max_ps(chains[u], _mm256_loadu_ps(s + c + 8 * u));
-      vmax = _mm256_max_ps(_mm256_max_ps(chains[0], chains[1]), _mm256_max_ps(chains[2], chains[3]));
+  // Rows go in groups: every row's max first, then the exponentials, so one row's horizontal reductions (long
+  // dependency chains) overlap the next row's work instead of stalling its own.
+  constexpr int kGroup = 16;
+  for (int g = 0; g < rows; g += kGroup) {
+    const int group_rows = rows - g < kGroup ? rows - g : kGroup;
+    float new_max[kGroup];
+    for (int i = 0; i < group_rows; ++i) {
+      const int r = g + i;
+      new_max[i] = tile_row_max(scores + r * ld, mask ? mask + r * ld_mask : nullptr,
+                                attention_valid_cols(r, cols, causal_diagonal), row_max[r]);
     }
-    for (; c + 8 <= n; c += 8) {
-      __m256 x = _mm256_loadu_ps(s + c);
-      if (m) {
-        x = _mm256_add_ps(x, _mm256_loadu_ps(m + c));
-        _mm256_storeu_ps(s + c, x);
+    for (int i = 0; i < group_rows; ++i) {
+      const int r = g + i;
+      float* s = scores + r * ld;
+      if (new_max[i] == kNegInf) {
+        for (int j = 0; j < cols; ++j) s[j] = 0.0f;
+        continue;
       }
-      vmax = _mm256_max_ps(vmax, x);
-    }
-    if (c < n) {
-      const __m256i k = tail_mask(n - c);
-      __m256 x = _mm256_maskload_ps(s + c, k);
-      if (m) {
-        x = _mm256_add_ps(x, _mm256_maskload_ps(m + c, k));
-        _mm256_maskstore_ps(s + c, k, x);
-      }
-      vmax = _mm256_max_ps(vmax, _mm256_blendv_ps(neg_inf, x, _mm256_castsi256_ps(k)));
-    }
-    const float new_max = std::fmax(row_max[r], horizontal_max(vmax));
-    if (new_max == kNegInf) {
-      for (int j = 0; j < cols; ++j) s[j] = 0.0f;
-      continue;
-    }
-    const float correction = scalar_exp_or_zero(row_max[r] - new_max);
-    const __m256 shift = _mm256_set1_ps(new_max);
-    __m256 vsum = _mm256_setzero_ps();
-    c = 0;
-    if (n >= 32) {
-      __m256 chains[4] = {vsum, vsum, vsum, vsum};
-      for (; c + 32 <= n; c += 32)
-        for (int u = 0; u < 4; ++u) {
-          const __m256 p = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(s + c + 8 * u), shift));
-          chains[u] = _mm256_add_ps(chains[u], p);
-          _mm256_storeu_ps(s + c + 8 * u, p);
-        }
-      vsum = _mm256_add_ps(_mm256_add_ps(chains[0], chains[1]), _mm256_add_ps(chains[2], chains[3]));
-    }
-    for (; c + 8 <= n; c += 8) {
-      __m256 p = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(s + c), shift));
-      vsum = _mm256_add_ps(vsum, p);
-      _mm256_storeu_ps(s + c, p);
-    }
-    if (c < n) {
-      const __m256i k = tail_mask(n - c);
-      __m256 p = _mm256_and_ps(_mm256_castsi256_ps(k), exp_ps(_mm256_sub_ps(_mm256_maskload_ps(s + c, k), shift)));
-      vsum = _mm256_add_ps(vsum, p);
-      _mm256_maskstore_ps(s + c, k, p);
-    }
-    for (int j = n; j < cols; ++j) s[j] = 0.0f;
-    row_sum[r] = row_sum[r] * correction + horizontal_sum(vsum);
-    row_max[r] = new_max;
-    if (correction != 1.0f && out) {
-      float* o = out + r * ld_out;
-      const __m256 factor = _mm256_set1_ps(correction);
-      int j = 0;
-      for (; j + 8 <= out_cols; j += 8) _mm256_storeu_ps(o + j, _mm256_mul_ps(_mm256_loadu_ps(o + j), factor));
-      for (; j < out_cols; ++j) o[j] *= correction;
+      const float correction = scalar_exp_or_zero(row_max[r] - new_max[i]);
+      row_sum[r] = row_sum[r] * correction + tile_row_exp(s, attention_valid_cols(r, cols, causal_diagonal), cols,
+                                                          new_max[i]);
+      row_max[r] = new_max[i];
+      if (correction != 1.0f && out) scale_row(out + r * ld_out, out_cols, correction);
     }
   }
+}
+
+void normalize_rows(float* out, int64_t ld_out, int rows, int out_cols, const float* row_sum) {
+  for (int r = 0; r < rows; ++r)
+    if (row_sum[r] != 0.0f) scale_row(out + r * ld_out, out_cols, 1.0f / row_sum[r]);
 }
 
 void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
@@ -139,6 +168,7 @@ void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, 
 
 void fill_attention(Table& t) {
   t.attention.softmax_step = softmax_step;
+  t.attention.normalize_rows = normalize_rows;
   t.attention.softmax_grad = softmax_grad;
 }
 

@@ -216,9 +216,12 @@ void pack_a_row_major_6(const float* a, int64_t rsA, int64_t mc, int64_t kc, flo
   }
 }
 
-// Column-major B panel into 16-column slivers: per 8 columns x 8 k steps, 8 column loads + one transpose.
+// Column-major B panel (times scale) into 16-column slivers: per 8 columns x 8 k steps, 8 column loads + one
+// transpose.
 void pack_b_col_major_16(const float* b, int64_t csB, int64_t kc, int64_t nc, int64_t s_begin, int64_t s_end,
-                         float* packed) {
+                         float scale, float* packed) {
+  const __m256 factor = _mm256_set1_ps(scale);
+  const bool scaled = scale != 1.0f;
   for (int64_t s = s_begin; s < s_end; ++s) {
     float* dst = packed + s * kc * kNR;
     for (int half = 0; half < 2; ++half) {
@@ -232,7 +235,8 @@ void pack_b_col_major_16(const float* b, int64_t csB, int64_t kc, int64_t nc, in
         for (int j = 0; j < 8; ++j)
           r[j] = j < n ? _mm256_maskload_ps(src + j * csB + p0, load_mask) : _mm256_setzero_ps();
         transpose8x8(r);
-        for (int q = 0; q < width; ++q) _mm256_store_ps(dst + (p0 + q) * kNR + half * 8, r[q]);
+        for (int q = 0; q < width; ++q)
+          _mm256_store_ps(dst + (p0 + q) * kNR + half * 8, scaled ? _mm256_mul_ps(r[q], factor) : r[q]);
       }
     }
   }
@@ -250,9 +254,13 @@ void pack_a_col_major_6(const float* a, int64_t csA, int64_t mc, int64_t kc, flo
   }
 }
 
-// Row-major B panel into 16-column slivers: each k step is two (masked at the edge) vector copies.
-void pack_b_row_major_16(const float* b, int64_t rsB, int64_t kc, int64_t nc, int64_t s_begin, int64_t s_end,
-                         float* packed) {
+// Row-major B panel (times scale when kScaled) into 16-column slivers: each k step is two (masked at the edge)
+// vector copies.
+template <bool kScaled>
+void pack_b_rows_16(const float* b, int64_t rsB, int64_t kc, int64_t nc, int64_t s_begin, int64_t s_end, float scale,
+                    float* packed) {
+  const __m256 factor = _mm256_set1_ps(scale);
+  auto times = [&](__m256 x) { return kScaled ? _mm256_mul_ps(x, factor) : x; };
   for (int64_t s = s_begin; s < s_end; ++s) {
     const int64_t j0 = s * kNR;
     const int n = static_cast<int>(nc - j0 < kNR ? nc - j0 : kNR);
@@ -260,10 +268,16 @@ void pack_b_row_major_16(const float* b, int64_t rsB, int64_t kc, int64_t nc, in
     const float* src = b + j0;
     float* dst = packed + s * kc * kNR;
     for (int64_t p = 0; p < kc; ++p) {
-      _mm256_store_ps(dst + p * kNR, _mm256_maskload_ps(src + p * rsB, m0));
-      _mm256_store_ps(dst + p * kNR + 8, _mm256_maskload_ps(src + p * rsB + 8, m1));
+      _mm256_store_ps(dst + p * kNR, times(_mm256_maskload_ps(src + p * rsB, m0)));
+      _mm256_store_ps(dst + p * kNR + 8, times(_mm256_maskload_ps(src + p * rsB + 8, m1)));
     }
   }
+}
+
+void pack_b_row_major_16(const float* b, int64_t rsB, int64_t kc, int64_t nc, int64_t s_begin, int64_t s_end,
+                         float scale, float* packed) {
+  if (scale != 1.0f) pack_b_rows_16<true>(b, rsB, kc, nc, s_begin, s_end, scale, packed);
+  else pack_b_rows_16<false>(b, rsB, kc, nc, s_begin, s_end, scale, packed);
 }
 
 void sgemm_avx2_6x16(const SgemmTile& t) {

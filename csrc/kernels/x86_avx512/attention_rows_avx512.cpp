@@ -1,6 +1,7 @@
 // AVX-512 flash-attention row primitives (contract: kernels/attention/attention_rows.h): the online-softmax
-// step and the softmax gradient on one score tile, 16 columns per zmm, masked tails. exp is a Cephes-style
-// polynomial scaled with vscalefps; it returns exactly 0 far below -87 (so -inf scores give probability 0).
+// step, the final row normalisation and the softmax gradient on one score tile, 16 columns per zmm, masked
+// tails. exp is a Cephes-style polynomial scaled with vscalefps; it returns exactly 0 far below -87 (so -inf
+// scores give probability 0).
 #include <immintrin.h>
 
 #include <cmath>
@@ -23,67 +24,95 @@ inline __mmask16 tail_mask(int remaining) {
 
 inline float scalar_exp_or_zero(float x) { return x == kNegInf ? 0.0f : std::exp(x); }
 
+// The row's running max after this tile's valid columns (mask added in place first).
+inline float tile_row_max(float* s, const float* m, int n, float old_max) {
+  // Rows of 64+ columns keep four independent max chains (one chain waits on each previous step).
+  __m512 vmax = _mm512_set1_ps(kNegInf);
+  int c = 0;
+  if (!m && n >= 64) {
+    __m512 chains[4] = {vmax, vmax, vmax, vmax};
+    for (; c + 64 <= n; c += 64)
+      for (int u = 0; u < 4; ++u) chains[u] = _mm512_max_ps(chains[u], _mm512_loadu_ps(s + c + 16 * u));
+    vmax = _mm512_max_ps(_mm512_max_ps(chains[0], chains[1]), _mm512_max_ps(chains[2], chains[3]));
+  }
+  for (; c < n; c += 16) {
+    const __mmask16 k = tail_mask(n - c);
+    __m512 x = _mm512_mask_loadu_ps(_mm512_set1_ps(kNegInf), k, s + c);
+    if (m) {
+      x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, m + c));
+      _mm512_mask_storeu_ps(s + c, k, x);
+    }
+    vmax = _mm512_max_ps(vmax, x);
+  }
+  return std::fmax(old_max, _mm512_reduce_max_ps(vmax));
+}
+
+// The probabilities exp(s - new_max) of the row's valid columns in place, 0 in columns [n, cols); their sum.
+inline float tile_row_exp(float* s, int n, int cols, float new_max) {
+  const __m512 shift = _mm512_set1_ps(new_max);
+  __m512 vsum = _mm512_setzero_ps();
+  int c = 0;
+  if (n >= 64) {
+    __m512 chains[4] = {vsum, vsum, vsum, vsum};
+    for (; c + 64 <= n; c += 64)
+      for (int u = 0; u < 4; ++u) {
+        const __m512 p = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + c + 16 * u), shift));
+        chains[u] = _mm512_add_ps(chains[u], p);
+        _mm512_storeu_ps(s + c + 16 * u, p);
+      }
+    vsum = _mm512_add_ps(_mm512_add_ps(chains[0], chains[1]), _mm512_add_ps(chains[2], chains[3]));
+  }
+  for (; c < n; c += 16) {
+    const __mmask16 k = tail_mask(n - c);
+    __m512 p = _mm512_maskz_mov_ps(k, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + c), shift)));
+    vsum = _mm512_add_ps(vsum, p);
+    _mm512_mask_storeu_ps(s + c, k, p);
+  }
+  for (int j = n; j < cols; ++j) s[j] = 0.0f;
+  return _mm512_reduce_add_ps(vsum);
+}
+
+// x[0, n) *= factor.
+inline void scale_row(float* x, int n, float factor) {
+  const __m512 f = _mm512_set1_ps(factor);
+  for (int c = 0; c < n; c += 16) {
+    const __mmask16 k = tail_mask(n - c);
+    _mm512_mask_storeu_ps(x + c, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + c), f));
+  }
+}
+
 void softmax_step(float* scores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
                   int64_t causal_diagonal, float* row_max, float* row_sum, float* out, int64_t ld_out, int out_cols) {
-  for (int r = 0; r < rows; ++r) {
-    float* s = scores + r * ld;
-    const float* m = mask ? mask + r * ld_mask : nullptr;
-    const int n = attention_valid_cols(r, cols, causal_diagonal);
-    // Rows of 64+ columns keep four independent max and sum chains (one chain waits on each previous step).
-    __m512 vmax = _mm512_set1_ps(kNegInf);
-    int c = 0;
-    if (!m && n >= 64) {
-      __m512 chains[4] = {vmax, vmax, vmax, vmax};
-      for (; c + 64 <= n; c += 64)
-        for (int u = 0; u < 4; ++u) chains[u] = _mm512_max_ps(chains[u], _mm512_loadu_ps(s + c + 16 * u));
-      vmax = _mm512_max_ps(_mm512_max_ps(chains[0], chains[1]), _mm512_max_ps(chains[2], chains[3]));
+  // Rows go in groups: every row's max first, then the exponentials, so one row's horizontal reductions (long
+  // dependency chains) overlap the next row's work instead of stalling its own (causal T = 256 forward -2.4%).
+  constexpr int kGroup = 16;
+  for (int g = 0; g < rows; g += kGroup) {
+    const int group_rows = rows - g < kGroup ? rows - g : kGroup;
+    float new_max[kGroup];
+    for (int i = 0; i < group_rows; ++i) {
+      const int r = g + i;
+      new_max[i] = tile_row_max(scores + r * ld, mask ? mask + r * ld_mask : nullptr,
+                                attention_valid_cols(r, cols, causal_diagonal), row_max[r]);
     }
-    for (; c < n; c += 16) {
-      const __mmask16 k = tail_mask(n - c);
-      __m512 x = _mm512_mask_loadu_ps(_mm512_set1_ps(kNegInf), k, s + c);
-      if (m) {
-        x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(k, m + c));
-        _mm512_mask_storeu_ps(s + c, k, x);
+    for (int i = 0; i < group_rows; ++i) {
+      const int r = g + i;
+      float* s = scores + r * ld;
+      if (new_max[i] == kNegInf) {
+        for (int c = 0; c < cols; c += 16) _mm512_mask_storeu_ps(s + c, tail_mask(cols - c), _mm512_setzero_ps());
+        continue;
       }
-      vmax = _mm512_max_ps(vmax, x);
-    }
-    const float new_max = std::fmax(row_max[r], _mm512_reduce_max_ps(vmax));
-    if (new_max == kNegInf) {
-      for (int c = 0; c < cols; c += 16) _mm512_mask_storeu_ps(s + c, tail_mask(cols - c), _mm512_setzero_ps());
-      continue;
-    }
-    const float correction = scalar_exp_or_zero(row_max[r] - new_max);
-    const __m512 shift = _mm512_set1_ps(new_max);
-    __m512 vsum = _mm512_setzero_ps();
-    c = 0;
-    if (n >= 64) {
-      __m512 chains[4] = {vsum, vsum, vsum, vsum};
-      for (; c + 64 <= n; c += 64)
-        for (int u = 0; u < 4; ++u) {
-          const __m512 p = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + c + 16 * u), shift));
-          chains[u] = _mm512_add_ps(chains[u], p);
-          _mm512_storeu_ps(s + c + 16 * u, p);
-        }
-      vsum = _mm512_add_ps(_mm512_add_ps(chains[0], chains[1]), _mm512_add_ps(chains[2], chains[3]));
-    }
-    for (; c < n; c += 16) {
-      const __mmask16 k = tail_mask(n - c);
-      __m512 p = _mm512_maskz_mov_ps(k, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + c), shift)));
-      vsum = _mm512_add_ps(vsum, p);
-      _mm512_mask_storeu_ps(s + c, k, p);
-    }
-    for (int c = n; c < cols; ++c) s[c] = 0.0f;
-    row_sum[r] = row_sum[r] * correction + _mm512_reduce_add_ps(vsum);
-    row_max[r] = new_max;
-    if (correction != 1.0f && out) {
-      float* o = out + r * ld_out;
-      const __m512 factor = _mm512_set1_ps(correction);
-      for (int c = 0; c < out_cols; c += 16) {
-        const __mmask16 k = tail_mask(out_cols - c);
-        _mm512_mask_storeu_ps(o + c, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, o + c), factor));
-      }
+      const float correction = scalar_exp_or_zero(row_max[r] - new_max[i]);
+      row_sum[r] = row_sum[r] * correction + tile_row_exp(s, attention_valid_cols(r, cols, causal_diagonal), cols,
+                                                          new_max[i]);
+      row_max[r] = new_max[i];
+      if (correction != 1.0f && out) scale_row(out + r * ld_out, out_cols, correction);
     }
   }
+}
+
+void normalize_rows(float* out, int64_t ld_out, int rows, int out_cols, const float* row_sum) {
+  for (int r = 0; r < rows; ++r)
+    if (row_sum[r] != 0.0f) scale_row(out + r * ld_out, out_cols, 1.0f / row_sum[r]);
 }
 
 void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
@@ -111,6 +140,7 @@ void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, 
 
 void fill_attention(Table& t) {
   t.attention.softmax_step = softmax_step;
+  t.attention.normalize_rows = normalize_rows;
   t.attention.softmax_grad = softmax_grad;
 }
 

@@ -157,9 +157,12 @@ void pack_a_row_major_12(const float* a, int64_t rsA, int64_t mc, int64_t kc, fl
   }
 }
 
-// Column-major B panel into 32-column slivers: per 16 columns x 16 k steps, 16 column loads + one transpose.
+// Column-major B panel (times scale) into 32-column slivers: per 16 columns x 16 k steps, 16 column loads + one
+// transpose.
 void pack_b_col_major_32(const float* b, int64_t csB, int64_t kc, int64_t nc, int64_t s_begin, int64_t s_end,
-                         float* packed) {
+                         float scale, float* packed) {
+  const __m512 factor = _mm512_set1_ps(scale);
+  const bool scaled = scale != 1.0f;
   for (int64_t s = s_begin; s < s_end; ++s) {
     float* dst = packed + s * kc * kNR;
     for (int half = 0; half < 2; ++half) {
@@ -173,7 +176,8 @@ void pack_b_col_major_32(const float* b, int64_t csB, int64_t kc, int64_t nc, in
         for (int j = 0; j < 16; ++j)
           r[j] = j < n ? _mm512_maskz_loadu_ps(load_mask, src + j * csB + p0) : _mm512_setzero_ps();
         transpose16x16(r);
-        for (int q = 0; q < width; ++q) _mm512_store_ps(dst + (p0 + q) * kNR + half * 16, r[q]);
+        for (int q = 0; q < width; ++q)
+          _mm512_store_ps(dst + (p0 + q) * kNR + half * 16, scaled ? _mm512_mul_ps(r[q], factor) : r[q]);
       }
     }
   }
@@ -194,27 +198,36 @@ void pack_a_col_major_12(const float* a, int64_t csA, int64_t mc, int64_t kc, fl
   }
 }
 
-// Row-major B panel into 32-column slivers. k outer: each source row is read once, front to back, and dealt
-// out 32 floats (two vectors, masked at the edge) to each sliver.
-void pack_b_row_major_32(const float* b, int64_t rsB, int64_t kc, int64_t nc, int64_t s_begin, int64_t s_end,
-                         float* packed) {
+// Row-major B panel (times scale when kScaled) into 32-column slivers. k outer: each source row is read once,
+// front to back, and dealt out 32 floats (two vectors, masked at the edge) to each sliver.
+template <bool kScaled>
+void pack_b_rows_32(const float* b, int64_t rsB, int64_t kc, int64_t nc, int64_t s_begin, int64_t s_end, float scale,
+                    float* packed) {
+  const __m512 factor = _mm512_set1_ps(scale);
+  auto times = [&](__m512 x) { return kScaled ? _mm512_mul_ps(x, factor) : x; };
   const int64_t full_end = std::min<int64_t>(s_end, nc / kNR);
   for (int64_t p = 0; p < kc; ++p) {
     const float* src = b + p * rsB;
     float* dst = packed + p * kNR;
     int64_t s = s_begin;
     for (; s < full_end; ++s) {
-      _mm512_store_ps(dst + s * kc * kNR, _mm512_loadu_ps(src + s * kNR));
-      _mm512_store_ps(dst + s * kc * kNR + 16, _mm512_loadu_ps(src + s * kNR + 16));
+      _mm512_store_ps(dst + s * kc * kNR, times(_mm512_loadu_ps(src + s * kNR)));
+      _mm512_store_ps(dst + s * kc * kNR + 16, times(_mm512_loadu_ps(src + s * kNR + 16)));
     }
     for (; s < s_end; ++s) {
       const int64_t n = nc - s * kNR < kNR ? nc - s * kNR : kNR;
       const __mmask16 m0 = static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
       const __mmask16 m1 = static_cast<__mmask16>(n >= 32 ? 0xFFFFu : n <= 16 ? 0u : (1u << (n - 16)) - 1u);
-      _mm512_store_ps(dst + s * kc * kNR, _mm512_maskz_loadu_ps(m0, src + s * kNR));
-      _mm512_store_ps(dst + s * kc * kNR + 16, _mm512_maskz_loadu_ps(m1, src + s * kNR + 16));
+      _mm512_store_ps(dst + s * kc * kNR, times(_mm512_maskz_loadu_ps(m0, src + s * kNR)));
+      _mm512_store_ps(dst + s * kc * kNR + 16, times(_mm512_maskz_loadu_ps(m1, src + s * kNR + 16)));
     }
   }
+}
+
+void pack_b_row_major_32(const float* b, int64_t rsB, int64_t kc, int64_t nc, int64_t s_begin, int64_t s_end,
+                         float scale, float* packed) {
+  if (scale != 1.0f) pack_b_rows_32<true>(b, rsB, kc, nc, s_begin, s_end, scale, packed);
+  else pack_b_rows_32<false>(b, rsB, kc, nc, s_begin, s_end, scale, packed);
 }
 
 void sgemm_avx512_12x32(const SgemmTile& t) {
