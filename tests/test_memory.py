@@ -1,5 +1,5 @@
 """Long runs keep a flat resident set: 10,000 training steps (MLP + Adam, and a conv net + SGD with a DataLoader)
-must not grow RSS beyond a small budget once warm."""
+must not grow RSS beyond a small budget once warm. Large storage starts on a huge page and asks for huge pages."""
 import os
 
 import numpy as np
@@ -67,3 +67,24 @@ def test_conv_dataloader_steps_flat_memory():
 
     growth = run_steps(epoch, 1_250, warmup=60)   # 8 steps an epoch: 10,000 steps
     assert growth < BUDGET_BYTES, f"RSS grew by {growth / 2**20:.1f} MiB over 10,000 steps"
+
+
+def vma_flags(address):
+    with open("/proc/self/smaps") as smaps:
+        inside = False
+        for line in smaps:
+            head = line.split()[0]
+            if "-" in head and all(c in "0123456789abcdef-" for c in head):
+                start, end = (int(x, 16) for x in head.split("-"))
+                inside = start <= address < end
+            elif inside and line.startswith("VmFlags:"):
+                return line.split()[1:]
+    raise RuntimeError(f"no mapping holds {address:#x}")
+
+
+def test_large_storage_starts_on_a_huge_page_and_asks_for_huge_pages():
+    big = ember.zeros(1 << 20)   # 4 MiB: two whole 2 MiB pages
+    assert big.data_ptr() % (2 << 20) == 64   # 64 bytes past a 2 MiB boundary (the block's header)
+    assert "hg" in vma_flags(big.data_ptr())   # madvise(MADV_HUGEPAGE)
+    small = ember.zeros(1 << 18)   # 1 MiB: plain malloc, no advice
+    assert small.data_ptr() % 64 == 0
