@@ -140,7 +140,10 @@ void key_block_task(const BackwardPlan& plan, int64_t bh, const Packs& packs, in
   float* dk = pr.dk.of(bh) + j0 * pr.dk.row_stride;
   float* dv = pr.dv.of(bh) + j0 * pr.dv.row_stride;
   bool written = false;   // dK, dV hold the first query block's products
-  for (int64_t i0 = pr.causal ? j0 / BQ * BQ : 0; i0 < T; i0 += BQ) {
+  // Causal: queries before j0 attend none of these keys; the first block starts at the last A-pack sliver
+  // boundary (a multiple of MR) at or before j0.
+  const int64_t first_query = pr.causal ? std::min(j0, T) / cfg.mr * cfg.mr : 0;
+  for (int64_t i0 = first_query; i0 < T; i0 += BQ) {
     const int rows = static_cast<int>(std::min(BQ, T - i0));
     const int64_t diagonal = pr.causal ? i0 - j0 : kNoDiagonal;
     if (pr.causal && i0 + rows - 1 < j0) continue;
