@@ -340,23 +340,80 @@ def test_multihead_attention_cross_attention_unbatched_and_parameters():
     np.testing.assert_allclose(got_w.detach().numpy(), want_w.detach().numpy(), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
+@pytest.mark.parametrize("options", [dict(kdim=6, vdim=10), dict(add_bias_kv=True), dict(add_zero_attn=True),
+                                     dict(kdim=6, vdim=10, add_bias_kv=True, add_zero_attn=True, bias=False)])
+@pytest.mark.parametrize("need_weights", [True, False])
+@pytest.mark.parametrize("masks", ["none", "bool+padding", "float3d", "causal"])
+def test_multihead_attention_other_key_widths_bias_kv_and_zero_attn_match_torch(options, need_weights, masks):
+    torch.manual_seed(2)
+    E, H, T, S, B = 16, 4, 5, 7, 3
+    reference = torch.nn.MultiheadAttention(E, H, batch_first=True, **options)
+    module = MultiheadAttention(E, H, batch_first=True, **options)
+    assert [n for n, _ in module.named_parameters()] == [n for n, _ in reference.named_parameters()]
+    copy_weights(module, reference)
+    self_attention = "kdim" not in options
+    q = torch.randn(B, T, E, requires_grad=True)
+    k = q if self_attention else torch.randn(B, S, options["kdim"], requires_grad=True)
+    v = q if self_attention else torch.randn(B, S, options["vdim"], requires_grad=True)
+    S = k.shape[1]
+    attn_mask = padding = None
+    if masks == "bool+padding":
+        attn_mask = torch.rand(T, S) < 0.3
+        padding = torch.zeros(B, S, dtype=torch.bool)
+        padding[0, -2:] = True
+    elif masks == "float3d":
+        attn_mask = torch.randn(B * H, T, S)
+    elif masks == "causal":   # PyTorch's hint: without weights its SDPA leaves the appended keys unattended
+        attn_mask = torch.triu(torch.full((T, S), float("-inf")), diagonal=1)
+    kwargs = dict(need_weights=need_weights, is_causal=masks == "causal" and T == S)
+    want, want_w = reference(q, k, v, attn_mask=attn_mask, key_padding_mask=padding, **kwargs)
+    eq = ember.tensor(q.detach().numpy(), requires_grad=True)
+    ek = eq if self_attention else ember.tensor(k.detach().numpy(), requires_grad=True)
+    ev = eq if self_attention else ember.tensor(v.detach().numpy(), requires_grad=True)
+    got, got_w = module(eq, ek, ev, attn_mask=to_ember(attn_mask), key_padding_mask=to_ember(padding), **kwargs)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-4, atol=1e-5)
+    if need_weights:
+        assert got_w.shape == want_w.shape   # (B, T, S + appended keys)
+        np.testing.assert_allclose(got_w.detach().numpy(), want_w.detach().numpy(), rtol=1e-4, atol=1e-6)
+    g = torch.randn(B, T, E)
+    want.backward(g)
+    got.backward(ember.tensor(g.numpy()))
+    for mine, theirs in ((eq, q), (ek, k), (ev, v))[:1 if self_attention else 3]:
+        np.testing.assert_allclose(mine.grad.numpy(), theirs.grad.numpy(), rtol=1e-3, atol=1e-5)
+    for name, p in reference.named_parameters():
+        np.testing.assert_allclose(dict(module.named_parameters())[name].grad.numpy(), p.grad.numpy(), rtol=1e-3,
+                                   atol=1e-5, err_msg=name)
+
+
 def test_multihead_attention_init_follows_torch():
     module = MultiheadAttention(64, 4)
     w = module.in_proj_weight.detach().numpy()
     bound = math.sqrt(6.0 / (64 + 192))   # xavier_uniform_ on (3E, E)
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.9 * bound
     assert (module.in_proj_bias.detach().numpy() == 0).all() and (module.out_proj.bias.detach().numpy() == 0).all()
+    separate = MultiheadAttention(64, 4, kdim=32, vdim=48, add_bias_kv=True)
+    assert separate.in_proj_weight is None and separate.k_proj_weight.shape == (64, 32)
+    for w, fan_in in ((separate.q_proj_weight, 64), (separate.k_proj_weight, 32), (separate.v_proj_weight, 48)):
+        bound = math.sqrt(6.0 / (64 + fan_in))
+        assert np.abs(w.detach().numpy()).max() <= bound and np.abs(w.detach().numpy()).max() > 0.8 * bound
+    assert separate.bias_k.shape == (1, 1, 64) and separate.bias_k.detach().numpy().std() > 0   # xavier_normal_
 
 
 def test_multihead_attention_errors():
     with pytest.raises(ValueError, match="divisible"):
         MultiheadAttention(10, 3)
-    with pytest.raises(NotImplementedError, match="kdim"):
-        MultiheadAttention(8, 2, kdim=4)
+    with pytest.raises(ValueError, match="kdim must be a positive int"):
+        MultiheadAttention(8, 2, kdim=0)
+    cross = MultiheadAttention(8, 2, kdim=4, vdim=6)
+    with pytest.raises(ValueError, match="key with 4 features"):
+        cross(ember.randn(3, 2, 8), ember.randn(5, 2, 8), ember.randn(5, 2, 6))
+    with pytest.raises(ValueError, match="all but the last dim"):
+        cross(ember.randn(3, 2, 8), ember.randn(5, 2, 4), ember.randn(4, 2, 6))
     module = MultiheadAttention(8, 2)
     with pytest.raises(ValueError, match="2-D .* or 3-D"):
         module(ember.randn(1, 2, 3, 8), ember.randn(1, 2, 3, 8), ember.randn(1, 2, 3, 8))
-    with pytest.raises(ValueError, match="embed_dim 8"):
+    with pytest.raises(ValueError, match="query with 8 features"):
         module(ember.randn(3, 2, 6), ember.randn(3, 2, 6), ember.randn(3, 2, 6))
     x = ember.randn(3, 2, 8)
     with pytest.raises(ValueError, match="attn_mask should have shape"):

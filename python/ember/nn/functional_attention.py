@@ -47,9 +47,9 @@ def _combine(a, b, dtype):
     return as_float[0] + as_float[1]
 
 
-def _merged_mask(attn_mask, key_padding_mask, B, H, T, S, dtype):
+def _merged_mask(attn_mask, key_padding_mask, B, H, T, S, dtype, extra_keys=0):
     """attn_mask (T, S) or (B*H, T, S) and key_padding_mask (B, S), PyTorch MHA semantics, as one SDPA mask
-    broadcastable to (B, H, T, S), or None."""
+    broadcastable to (B, H, T, S + extra_keys) (appended keys are never masked), or None."""
     _check_mask_dtype(attn_mask, "attn_mask")
     _check_mask_dtype(key_padding_mask, "key_padding_mask")
     if attn_mask is not None:
@@ -65,7 +65,22 @@ def _merged_mask(attn_mask, key_padding_mask, B, H, T, S, dtype):
             raise ValueError(f"multi_head_attention_forward: expected key_padding_mask of shape {(B, S)}, but "
                              f"got {tuple(key_padding_mask.shape)}")
         key_padding_mask = key_padding_mask.reshape(B, 1, 1, S)
+    attn_mask, key_padding_mask = (_append_columns(m, extra_keys) for m in (attn_mask, key_padding_mask))
     return _combine(_attend_mask(attn_mask, dtype), _attend_mask(key_padding_mask, dtype), dtype)
+
+
+def _append_columns(mask, n):
+    """mask with n more last-dim columns that mask nothing (False or 0.0), or None."""
+    if mask is None or n == 0:
+        return mask
+    return _C.cat([mask, _C.zeros(*mask.shape[:-1], n, dtype=mask.dtype)], -1)
+
+
+def _append_rows(x, rows, dim):
+    """x with `rows` (broadcast along the other dims) concatenated at the end of dim."""
+    shape = list(x.shape)
+    shape[dim] = rows.shape[dim]
+    return _C.cat([x, rows.expand(*shape)], dim)
 
 
 def _explicit_attention(q, k, v, mask, dropout_p, training):
@@ -84,10 +99,14 @@ def _explicit_attention(q, k, v, mask, dropout_p, training):
 def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, in_proj_bias, out_proj_weight,
                                  out_proj_bias, dropout_p=0.0, training=True, key_padding_mask=None,
                                  need_weights=True, attn_mask=None, average_attn_weights=True, is_causal=False,
-                                 batch_first=False):
+                                 batch_first=False, bias_k=None, bias_v=None, add_zero_attn=False,
+                                 q_proj_weight=None, k_proj_weight=None, v_proj_weight=None):
     """nn.MultiheadAttention's computation. query (T, B, E) or (B, T, E) when batch_first (or unbatched (T, E)),
-    key/value likewise with S rows. Returns (output like query, weights (B, T, S) averaged over heads or
-    (B, H, T, S), or None when need_weights is False). Masks follow PyTorch's MHA: bool True = masked out."""
+    key (S, B, kdim) and value (S, B, vdim) likewise. The projections are in_proj_weight (3E, E), or, when it is
+    None, q/k/v_proj_weight ((E, E), (E, kdim), (E, vdim)); bias_k / bias_v (1, 1, E) append one learned key and
+    value, add_zero_attn a zero one per head. Returns (output like query, weights (B, T, S') averaged over heads
+    or (B, H, T, S'), or None when need_weights is False; S' counts the appended keys). Masks follow PyTorch's
+    MHA: bool True = masked out; appended keys are never masked."""
     for name, x in (("query", query), ("key", key), ("value", value)):
         if not isinstance(x, Tensor):
             raise TypeError(f"MultiheadAttention: {name} must be an ember.Tensor, got {type(x).__name__}")
@@ -97,13 +116,23 @@ def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, i
     if not query.ndim == key.ndim == value.ndim:
         raise ValueError("MultiheadAttention: query, key and value must have the same number of dimensions, got "
                          f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
-    E = in_proj_weight.shape[1]
-    if query.shape[-1] != E or key.shape[-1] != E or value.shape[-1] != E:
-        raise ValueError(f"MultiheadAttention: expected query, key and value with embed_dim {E} in the last "
-                         f"dim, got {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
-    if tuple(key.shape) != tuple(value.shape):
+    if in_proj_weight is not None:
+        w_q, w_k, w_v = in_proj_weight.chunk(3, 0)
+    elif q_proj_weight is None or k_proj_weight is None or v_proj_weight is None:
+        raise ValueError("MultiheadAttention: give in_proj_weight, or all of q_proj_weight, k_proj_weight and "
+                         "v_proj_weight")
+    else:
+        w_q, w_k, w_v = q_proj_weight, k_proj_weight, v_proj_weight
+    E = w_q.shape[1]
+    for name, x, width in (("query", query, E), ("key", key, w_k.shape[1]), ("value", value, w_v.shape[1])):
+        if x.shape[-1] != width:
+            raise ValueError(f"MultiheadAttention: expected {name} with {width} features in the last dim (the "
+                             f"width its projection takes), got shape {tuple(x.shape)}")
+    if tuple(key.shape[:-1]) != tuple(value.shape[:-1]):
         raise ValueError(f"MultiheadAttention: key shape {tuple(key.shape)} does not match value shape "
-                         f"{tuple(value.shape)}")
+                         f"{tuple(value.shape)} (all but the last dim must agree)")
+    if (bias_k is None) != (bias_v is None):
+        raise ValueError("MultiheadAttention: bias_k and bias_v must be given together")
     if is_causal and attn_mask is None:
         raise RuntimeError("MultiheadAttention: need attn_mask if specifying the is_causal hint (PyTorch's rule)")
     unbatched = query.ndim == 2
@@ -117,29 +146,35 @@ def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, i
     if key.shape[0] != B:
         raise ValueError(f"MultiheadAttention: query batch {B} and key batch {key.shape[0]} differ")
     H, D = num_heads, E // num_heads
-    self_attention = query is key and key is value
-    if self_attention:
+    if in_proj_weight is not None and bias_k is None and query is key and key is value:
         qkv = _C.linear(query, in_proj_weight, in_proj_bias, "none").reshape(B, T, 3, H, D)
         q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))          # (B, H, T, D) views
     else:
-        w = in_proj_weight.chunk(3, 0)
         b = in_proj_bias.chunk(3, 0) if in_proj_bias is not None else (None, None, None)
-        q = _C.linear(query, w[0], b[0], "none").reshape(B, T, H, D).transpose(1, 2)
-        k = _C.linear(key, w[1], b[1], "none").reshape(B, S, H, D).transpose(1, 2)
-        v = _C.linear(value, w[2], b[2], "none").reshape(B, S, H, D).transpose(1, 2)
+        q = _C.linear(query, w_q, b[0], "none").reshape(B, T, H, D).transpose(1, 2)
+        k = _C.linear(key, w_k, b[1], "none")
+        v = _C.linear(value, w_v, b[2], "none")
+        if bias_k is not None:   # (B, S + 1, E)
+            k, v = _append_rows(k, bias_k.reshape(1, 1, E), 1), _append_rows(v, bias_v.reshape(1, 1, E), 1)
+        k, v = (t.reshape(B, -1, H, D).transpose(1, 2) for t in (k, v))
+    if add_zero_attn:
+        zero = _C.zeros(1, 1, 1, D, dtype=k.dtype)
+        k, v = _append_rows(k, zero, 2), _append_rows(v, zero, 2)
+    extra_keys = k.shape[2] - S
     dropout_p = dropout_p if training else 0.0
     weights = None
     if need_weights:
-        mask = _merged_mask(attn_mask, key_padding_mask, B, H, T, S, query.dtype)
+        mask = _merged_mask(attn_mask, key_padding_mask, B, H, T, S, query.dtype, extra_keys)
         out, weights = _explicit_attention(q, k, v, mask, dropout_p, training)
         if average_attn_weights:
             weights = weights.mean(1)
         if unbatched:
             weights = weights.squeeze(0)
     elif is_causal and key_padding_mask is None:
+        # PyTorch drops the mask for its causal hint here, so appended keys (past every query) stay unattended.
         out = scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
     else:
-        mask = _merged_mask(attn_mask, key_padding_mask, B, H, T, S, query.dtype)
+        mask = _merged_mask(attn_mask, key_padding_mask, B, H, T, S, query.dtype, extra_keys)
         out = scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
     out = _C.linear(out.transpose(1, 2).reshape(B, T, E), out_proj_weight, out_proj_bias, "none")
     if unbatched:
