@@ -244,6 +244,47 @@ def test_no_grad_and_zero_sizes():
         assert (q.grad.numpy() == 0).all(), implementation
 
 
+@pytest.mark.parametrize("shapes,causal,mask", [((2, 8, 2, 5, 7), False, None), ((2, 8, 2, 9, 9), True, None),
+                                                 ((1, 6, 3, 4, 6), False, "bool"), ((4, 1, 6, 5), False, "float")])
+def test_grouped_query_attention_matches_torch(shapes, causal, mask):
+    torch.manual_seed(3)
+    if len(shapes) == 5:
+        B, Hq, Hkv, T, S = shapes
+        q_shape, kv_shape = (B, Hq, T, 16), (B, Hkv, S, 16)
+    else:   # unbatched (heads, L, E)
+        Hq, Hkv, T, S = shapes
+        q_shape, kv_shape = (Hq, T, 16), (Hkv, S, 16)
+    q, k, v = (torch.randn(shape, requires_grad=True) for shape in (q_shape, kv_shape, kv_shape))
+    attn_mask = None
+    if mask == "bool":
+        attn_mask = torch.rand(T, S) < 0.7
+        attn_mask[:, 0] = True
+    elif mask == "float":
+        attn_mask = torch.randn(T, S)
+    want = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=causal,
+                                                            enable_gqa=True)
+    eq, ek, ev = (leaf(x.detach().numpy()) for x in (q, k, v))
+    got = scaled_dot_product_attention(eq, ek, ev, attn_mask=to_ember(attn_mask), is_causal=causal, enable_gqa=True)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-4, atol=1e-5)
+    g = torch.randn(want.shape)
+    want.backward(g)
+    got.backward(ember.tensor(g.numpy()))
+    for mine, theirs in ((eq, q), (ek, k), (ev, v)):   # key / value gradients sum over their query heads
+        np.testing.assert_allclose(mine.grad.numpy(), theirs.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_grouped_query_attention_errors():
+    q, kv = ember.randn(2, 6, 3, 8), ember.randn(2, 4, 3, 8)
+    with pytest.raises(ValueError, match="dividing query's 6"):
+        scaled_dot_product_attention(q, kv, kv, enable_gqa=True)
+    with pytest.raises(ValueError, match="same number of heads"):
+        scaled_dot_product_attention(q, ember.randn(2, 3, 3, 8), ember.randn(2, 2, 3, 8), enable_gqa=True)
+    with pytest.raises(ValueError, match="batch dimensions"):   # without enable_gqa, heads must match
+        scaled_dot_product_attention(q, ember.randn(2, 3, 3, 8), ember.randn(2, 3, 3, 8))
+    with pytest.raises(ValueError, match="enable_gqa needs"):
+        scaled_dot_product_attention(ember.randn(3, 8), ember.randn(3, 8), ember.randn(3, 8), enable_gqa=True)
+
+
 def test_errors():
     q, k, v = ember.randn(2, 3, 4), ember.randn(2, 5, 4), ember.randn(2, 5, 6)
     with pytest.raises(ValueError, match="head dim"):
