@@ -74,7 +74,7 @@ void forward_query_block(const ForwardPlan& plan, int64_t bh, const float* packs
                           [&](int64_t r0, int m) { return RowLimits{0, needed_cols(r0, m), Dv}; });
   }
   float* lse = pr.lse + bh * pr.T + i0;
-  // Normalise each row (the ISA's vector multiply), then lse = max + log(sum) with the vector log. A row whose
+  // Normalise each row (the ISA's row primitive), then lse = max + log(sum) with the vector log. A row whose
   // max stayed -inf (fully masked) has sum 0: output 0, lse +inf (probabilities 0 in the backward).
   plan.table.attention.normalize_rows(out, out_rs, static_cast<int>(rows), static_cast<int>(Dv), row_sum);
   plan.table.log(row_sum, row_sum, rows);

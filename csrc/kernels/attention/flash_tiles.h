@@ -66,14 +66,15 @@ inline int64_t direct_pack_size(const SgemmConfig& cfg, int64_t rows, int64_t co
   return round_up(ceil_div(cols, cfg.nr) * cfg.nr * rows, 16);
 }
 
-// Multiplies a pack of n floats by scale (the ISA's vector multiply, in place): for the generic packers.
+// Multiplies a pack of n floats by scale (the ISA's vector multiply, in place): the generic packers' scaling.
 inline void scale_pack(const Table& table, float* packed, int64_t n, float scale) {
   if (scale != 1.0f) table.mul(packed, 1, &scale, 0, packed, n);
 }
 
-// The softmax scale goes into the K (and Q) packs once per (batch, head), in the ISA packers' registers, so every
-// tile product runs with alpha = 1 (the micro-kernel's plain store; alpha != 1 cost ~150 cycles a tile).
-
+// The two packers below take a scale: the softmax scale goes into the K (and Q) packs once per (batch, head),
+// applied in the ISA packers' registers (no pass of its own), so every tile product runs with alpha = 1 (the
+// micro-kernel's plain store; alpha != 1 cost ~150 cycles a tile).
+//
 // x is (rows, cols), row stride x_rs. Packs B = scale * x^T (cols deep, rows wide): sliver s (rows s*NR..) at
 // packed + s * cols * NR, element (c, j) at [c * NR + j], zero-padded past `rows`.
 inline void pack_transposed(const Table& table, const float* x, int64_t x_rs, int64_t rows, int64_t cols,
