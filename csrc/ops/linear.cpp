@@ -55,27 +55,32 @@ void activation_backward(const double* saved, const double* g_in, double* g, int
   }
 }
 
-// out[j] = sum over r of g[r * rs + j * cs] (db): threads split the columns; each column's sum is taken in T
-// over blocks of 256 rows, then in double, in row order (the same for any thread count).
+// out[j] = sum over r of g[r * rs + j * cs] (db): each column's sum is taken in T over blocks of 256 rows, then
+// in double, in block order (the same for any thread count). Threads split the row blocks (a split of the columns
+// left a 256-column gradient on one thread).
 template <typename T>
 void column_sums(const T* g, int64_t rows, int64_t cols, int64_t rs, int64_t cs, T* out) {
-  // Strips of >= 256 columns: each row is read as one contiguous run (narrow strips walk memory by stride).
-  parallel_for(cols, std::max<int64_t>(256, 32768 / std::max<int64_t>(rows, 1)), [&](int64_t c0, int64_t c1) {
-    std::vector<double> total(c1 - c0, 0.0);
-    std::vector<T> block(c1 - c0);
-    for (int64_t r0 = 0; r0 < rows; r0 += 256) {
-      std::fill(block.begin(), block.end(), T(0));
-      for (int64_t r = r0; r < std::min(rows, r0 + 256); ++r) {
-        const T* row = g + r * rs + c0 * cs;
-        if (cs == 1)
-          for (int64_t j = 0; j < c1 - c0; ++j) block[j] += row[j];
-        else
-          for (int64_t j = 0; j < c1 - c0; ++j) block[j] += row[j * cs];
-      }
-      for (int64_t j = 0; j < c1 - c0; ++j) total[j] += static_cast<double>(block[j]);
-    }
-    for (int64_t j = 0; j < c1 - c0; ++j) out[c0 + j] = static_cast<T>(total[j]);
-  });
+  constexpr int64_t kBlockRows = 256;
+  const int64_t blocks = (rows + kBlockRows - 1) / kBlockRows;
+  std::vector<T> partial(static_cast<size_t>(blocks * cols), T(0));
+  parallel_for(blocks, std::max<int64_t>(1, kElementGrain / std::max<int64_t>(kBlockRows * cols, 1)),
+               [&](int64_t b0, int64_t b1) {
+                 for (int64_t b = b0; b < b1; ++b) {
+                   T* sum = partial.data() + b * cols;
+                   for (int64_t r = b * kBlockRows; r < std::min(rows, (b + 1) * kBlockRows); ++r) {
+                     const T* row = g + r * rs;
+                     if (cs == 1)
+                       for (int64_t j = 0; j < cols; ++j) sum[j] += row[j];
+                     else
+                       for (int64_t j = 0; j < cols; ++j) sum[j] += row[j * cs];
+                   }
+                 }
+               });
+  for (int64_t j = 0; j < cols; ++j) {
+    double total = 0.0;
+    for (int64_t b = 0; b < blocks; ++b) total += static_cast<double>(partial[b * cols + j]);
+    out[j] = static_cast<T>(total);
+  }
 }
 
 // dY' = dY * act'(saved) (both (rows, cols) contiguous) with db = the column sums of dY', added up while
