@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/attention/softmax_rows.h"
 #include "kernels/kernels.h"
 #include "kernels/x86_avx2/fast_exp.h"
 
@@ -16,7 +17,6 @@ namespace avx2 {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
 
 // Lanes [0, remaining) set.
 inline __m256i tail_mask(int remaining) {
@@ -36,8 +36,6 @@ inline float horizontal_sum(__m256 v) {
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
-
-inline float scalar_exp_or_zero(float x) { return x == kNegInf ? 0.0f : std::exp(x); }
 
 // x[0, n) *= factor.
 inline void scale_row(float* x, int n, float factor) {
@@ -109,38 +107,21 @@ inline float tile_row_exp(float* s, int n, int cols, float new_max) {
   return horizontal_sum(vsum);
 }
 
+// The vector row functions of softmax_rows.h.
+struct Rows {
+  static float max(float* s, const float* m, int n, float old_max) { return tile_row_max(s, m, n, old_max); }
+  static float exp(float* s, int n, int cols, float new_max) { return tile_row_exp(s, n, cols, new_max); }
+  static void scale(float* x, int n, float factor) { scale_row(x, n, factor); }
+};
+
 void softmax_step(float* scores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
                   int64_t causal_diagonal, float* row_max, float* row_sum, float* out, int64_t ld_out, int out_cols) {
-  // Rows go in groups: every row's max first, then the exponentials, so one row's horizontal reductions (long
-  // dependency chains) overlap the next row's work instead of stalling its own.
-  constexpr int kGroup = 16;
-  for (int g = 0; g < rows; g += kGroup) {
-    const int group_rows = rows - g < kGroup ? rows - g : kGroup;
-    float new_max[kGroup];
-    for (int i = 0; i < group_rows; ++i) {
-      const int r = g + i;
-      new_max[i] = tile_row_max(scores + r * ld, mask ? mask + r * ld_mask : nullptr,
-                                attention_valid_cols(r, cols, causal_diagonal), row_max[r]);
-    }
-    for (int i = 0; i < group_rows; ++i) {
-      const int r = g + i;
-      float* s = scores + r * ld;
-      if (new_max[i] == kNegInf) {
-        for (int j = 0; j < cols; ++j) s[j] = 0.0f;
-        continue;
-      }
-      const float correction = scalar_exp_or_zero(row_max[r] - new_max[i]);
-      row_sum[r] = row_sum[r] * correction + tile_row_exp(s, attention_valid_cols(r, cols, causal_diagonal), cols,
-                                                          new_max[i]);
-      row_max[r] = new_max[i];
-      if (correction != 1.0f && out) scale_row(out + r * ld_out, out_cols, correction);
-    }
-  }
+  softmax_step_rows<Rows>(scores, ld, mask, ld_mask, rows, cols, causal_diagonal, row_max, row_sum, out, ld_out,
+                          out_cols);
 }
 
 void normalize_rows(float* out, int64_t ld_out, int rows, int out_cols, const float* row_sum) {
-  for (int r = 0; r < rows; ++r)
-    if (row_sum[r] != 0.0f) scale_row(out + r * ld_out, out_cols, 1.0f / row_sum[r]);
+  normalize_rows_with<Rows>(out, ld_out, rows, out_cols, row_sum);
 }
 
 void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
