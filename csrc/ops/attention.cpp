@@ -1,7 +1,8 @@
 // scaled_dot_product_attention (PyTorch semantics) as one fused op, forward and backward side by side:
 // float32 runs the flash kernels (kernels/attention/), float64 the row-at-a-time reference. The forward saves
 // q, k, v, the mask, the output and the log-sum-exp; dropout draws come from a counter range of the global
-// generator reserved at forward time, so the backward regenerates the same mask.
+// generator reserved at forward time, so the backward regenerates the same mask. A floating attn_mask that
+// requires grad (a learned attention bias) gets the scores' gradient, summed over the dims it broadcast along.
 #include "ops/attention.h"
 
 #include <cmath>
@@ -132,6 +133,8 @@ void run_forward(const Prepared& p, const Tensor& out, const Tensor& lse) {
 struct ScaledDotProductAttentionBackward : autograd::Node {
   Prepared prepared;   // sizes and options; its tensors live in the SavedTensors below
   bool has_mask = false;
+  Shape mask_shape;    // the attn_mask as given, when it needs a gradient (next_edges[3])
+  DType mask_dtype = DType::Float32;
   autograd::SavedTensor q, k, v, mask, out, lse;
 
   const char* name() const override { return "ScaledDotProductAttentionBackward0"; }
@@ -146,7 +149,13 @@ struct ScaledDotProductAttentionBackward : autograd::Node {
     if (has_mask) p.mask = mask.get();
     Tensor o = out.get(), log_sum_exp = lse.get();
     Tensor dout = with_unit_column_stride(grads[0]);
-    Tensor dq, dk, dv;
+    Tensor dq, dk, dv, dmask;
+    if (next_edges.size() > 3 && next_edges[3].fn) {
+      Shape full = p.batch;
+      full.push_back(p.T);
+      full.push_back(p.S);
+      dmask = zeros(full, p.q.dtype());
+    }
     if (Tensor joined = joined_parts({p.q, p.k, p.v}, 0); joined.defined()) {
       // q, k, v split from one projection (unbind of (..., 3, H, D)): their gradients take the same places in one
       // buffer, so the unbind's backward joins them without a copy.
@@ -174,13 +183,15 @@ struct ScaledDotProductAttentionBackward : autograd::Node {
       pr.dq = matrix<T>(dq, add(dq));
       pr.dk = matrix<T>(dk, add(dk));
       pr.dv = matrix<T>(dv, add(dv));
+      if (dmask.defined()) pr.dmask = matrix<T>(dmask, add(dmask));
       pr.lse = log_sum_exp.data<T>();
       if constexpr (std::is_same_v<T, float>) {
         if (p.impl.table) return kernels::flash_attention_backward(*p.impl.table, pr);
       }
       kernels::reference_attention_backward(pr);
     });
-    return {dq, dk, dv};
+    if (dmask.defined()) dmask = to_dtype(sum_to(dmask, mask_shape), mask_dtype);
+    return {dq, dk, dv, dmask};
   }
 };
 
@@ -223,8 +234,6 @@ Prepared prepare(const Tensor& query, const Tensor& key, const Tensor& value, co
     const DType dtype = query.dtype();
     EMBER_CHECK(attn_mask.dtype() == DType::Bool || is_floating(attn_mask.dtype()), TypeError, kOp,
                 ": attn_mask must be bool or floating, got ", dtype_name(attn_mask.dtype()));
-    EMBER_CHECK(!(attn_mask.requires_grad() && autograd::grad_enabled()), NotImplementedError, kOp,
-                ": gradients with respect to attn_mask are not supported");
     Shape target = batch;
     target.push_back(p.T);
     target.push_back(p.S);
@@ -259,7 +268,9 @@ Tensor attention(const Tensor& query, const Tensor& key, const Tensor& value, co
   Tensor out = empty_attention_layout(out_shape, is_heads_inner(p.q), query.dtype());
   Tensor lse = empty({p.batch_heads, p.T}, query.dtype());
   run_forward(p, out, lse);
-  if (auto node = autograd::make_node<ScaledDotProductAttentionBackward>({&query, &key, &value})) {
+  if (auto node = autograd::make_node<ScaledDotProductAttentionBackward>({&query, &key, &value, &attn_mask})) {
+    node->mask_shape = attn_mask.defined() ? attn_mask.shape() : Shape{};
+    node->mask_dtype = attn_mask.defined() ? attn_mask.dtype() : query.dtype();
     node->q = autograd::SavedTensor(p.q);
     node->k = autograd::SavedTensor(p.k);
     node->v = autograd::SavedTensor(p.v);

@@ -185,6 +185,49 @@ def test_float64_gradcheck():
     assert ember.autograd.gradcheck(lambda a, b, c: scaled_dot_product_attention(a, b, c, is_causal=True), (q, k, v))
 
 
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("shape,mask_shape", [((2, 3, 37, 8), (37, 129 + 2)), ((1, 1, 129, 16), (129, 140)),
+                                              ((2, 3, 7, 8), (3, 7, 20)), ((2, 3, 40, 8), (2, 1, 40, 1)),
+                                              ((4, 5, 16), (4, 5, 9))])
+def test_learned_float_mask_gets_the_scores_gradient_like_torch(implementation, shape, mask_shape):
+    """An additive attn_mask that requires grad (a learned attention bias) gets dL/dscores summed over the dims it
+    broadcasts along; -inf entries (and fully masked rows) get 0. T and S past one key block; one (batch, head)
+    pair also runs the few-pairs schedule."""
+    rng = np.random.default_rng(8)
+    S = mask_shape[-1] if mask_shape[-1] != 1 else 23
+    q = rng.standard_normal(shape).astype(np.float32)
+    k = rng.standard_normal(shape[:-2] + (S, shape[-1])).astype(np.float32)
+    v = rng.standard_normal(shape[:-2] + (S, 5)).astype(np.float32)
+    bias = rng.standard_normal(mask_shape).astype(np.float32)
+    if mask_shape[-1] > 1:
+        bias[..., 0, :] = -np.inf   # a fully masked row
+        bias[..., 1, :3] = -np.inf
+    g = rng.standard_normal(shape[:-1] + (5,)).astype(np.float32)
+    tensors = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in (q, k, v, bias)]
+    want = torch.nn.functional.scaled_dot_product_attention(*tensors[:3], attn_mask=tensors[3])
+    want.backward(torch.tensor(g, dtype=torch.float64))
+    eq, ek, ev, eb = (leaf(x) for x in (q, k, v, bias))
+    out = sdpa_using(implementation, eq, ek, ev, attn_mask=eb)
+    out.backward(ember.tensor(g))
+    assert eb.grad.shape == bias.shape and eb.grad.dtype == ember.float32
+    want_grad = np.nan_to_num(tensors[3].grad.numpy())   # torch: NaN in fully masked rows; ember (as its CPU flash): 0
+    np.testing.assert_allclose(eb.grad.numpy(), want_grad, rtol=1e-4, atol=2e-5)
+    for mine, theirs in zip((eq, ek, ev), tensors):
+        np.testing.assert_allclose(mine.grad.numpy(), np.nan_to_num(theirs.grad.numpy()), rtol=1e-4, atol=2e-5)
+
+
+def test_float64_gradcheck_of_a_learned_mask_and_its_dtype():
+    rng = np.random.default_rng(9)
+    q, k, v = (ember.tensor(rng.standard_normal(s), dtype=ember.float64, requires_grad=True)
+               for s in [(2, 5, 4), (2, 6, 4), (2, 6, 3)])
+    bias = ember.tensor(rng.standard_normal((1, 5, 6)), dtype=ember.float64, requires_grad=True)
+    assert ember.autograd.gradcheck(lambda a, m: scaled_dot_product_attention(a, k, v, attn_mask=m), (q, bias))
+    # a float64 bias on float32 attention: its gradient comes back in float64
+    wide = ember.tensor(rng.standard_normal((5, 6)), dtype=ember.float64, requires_grad=True)
+    scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=wide).sum().backward()
+    assert wide.grad.dtype == ember.float64 and wide.grad.shape == (5, 6)
+
+
 def test_float64_gradcheck_with_dropout_uses_the_same_draws_in_backward():
     rng = np.random.default_rng(6)
     q, k, v = (ember.tensor(rng.standard_normal(s), dtype=ember.float64, requires_grad=True)

@@ -51,10 +51,13 @@ struct AttentionProblem {
   BatchedMatrix<const Element> out_const;   // (T, Dv): the forward's output
   BatchedMatrix<const Element> dout;   // (T, Dv)
   BatchedMatrix<Element> dq, dk, dv;   // (T, D), (S, D), (S, Dv), overwritten
+  BatchedMatrix<Element> dmask;        // (T, S): the gradient of the scores (= of an additive mask), written
+                                       // where a query attends a key (zero elsewhere is the caller's), or null
 };
 
 // Flash attention with the micro-kernel and row primitives of `table`; threads via parallel_for.
-// Forward writes out and lse. Backward reads q, k, v, mask, dropout, out_const, dout, lse; writes dq, dk, dv.
+// Forward writes out and lse. Backward reads q, k, v, mask, dropout, out_const, dout, lse; writes dq, dk, dv
+// (and dmask when given).
 void flash_attention_forward(const Table& table, const AttentionProblem<float>& problem);
 void flash_attention_backward(const Table& table, const AttentionProblem<float>& problem);
 

@@ -105,7 +105,9 @@ void reference_attention_backward(const AttentionProblem<T>& pr) {
         T* dq = pr.dq.of(bh) + i * pr.dq.row_stride;
         T delta = 0;
         for (int64_t e = 0; e < pr.Dv; ++e) delta += dout[e] * o[e];
+        T* dmask = pr.dmask.data ? pr.dmask.of(bh) + i * pr.dmask.row_stride : nullptr;
         for (int64_t j = 0; j < pr.S; ++j) {
+          if (dmask) dmask[j] = 0;
           if (p[j] == T(0)) continue;
           const T* k = pr.k.of(bh) + j * pr.k.row_stride;
           const T* v = pr.v.of(bh) + j * pr.v.row_stride;
@@ -116,7 +118,9 @@ void reference_attention_backward(const AttentionProblem<T>& pr) {
             dv[e] += p[j] * keep[j] * dout[e];
             dp += dout[e] * v[e];
           }
-          const T ds = p[j] * (dp * keep[j] - delta) * scale;
+          const T dscore = p[j] * (dp * keep[j] - delta);
+          if (dmask) dmask[j] = dscore;
+          const T ds = dscore * scale;
           for (int64_t d = 0; d < pr.D; ++d) {
             dq[d] += ds * k[d];
             dk[d] += ds * q[d];

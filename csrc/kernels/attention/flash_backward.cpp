@@ -128,6 +128,14 @@ void accumulate_dq(const BackwardPlan& plan, int64_t bh, const Packs& packs, int
                         });
 }
 
+// dS of the tile (queries i0.., keys j0..; row stride ld) into dmask: the gradient of an additive mask. Every
+// (query, key) pair is one key block's task, so no two tasks write the same place.
+void store_dmask(const AttentionProblem<float>& pr, int64_t bh, int64_t i0, int rows, int64_t j0, int cols,
+                 const float* ds, int64_t ld) {
+  for (int r = 0; r < rows; ++r)
+    std::copy(ds + r * ld, ds + r * ld + cols, pr.dmask.of(bh) + (i0 + r) * pr.dmask.row_stride + j0);
+}
+
 // dK, dV of key block j0.. over all query blocks that attend it; also dQ when `with_dq` (the task owns bh).
 // The first query block overwrites dK and dV (beta = 0; rows it does not reach are zeroed), as does the first
 // key block dQ: no separate zeroing pass over memory the products are about to write.
@@ -148,6 +156,7 @@ void key_block_task(const BackwardPlan& plan, int64_t bh, const Packs& packs, in
     const int64_t diagonal = pr.causal ? i0 - j0 : kNoDiagonal;
     if (pr.causal && i0 + rows - 1 < j0) continue;
     tile_gradients(plan, bh, packs, i0, rows, j0, cols, diagonal, s);
+    if (pr.dmask.data) store_dmask(pr, bh, i0, rows, j0, cols, s.ds, plan.BK);
     // Keys j0 + r0.. are attended by queries >= j0 + r0 only (causal): start the depth (query) loop there.
     auto limits = [&](int64_t n_end) {
       return [&, n_end](int64_t r0, int) { return RowLimits{pr.causal ? j0 + r0 - i0 : 0, rows, n_end}; };

@@ -17,7 +17,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     or additive float, broadcastable to (..., T, S); is_causal: query i attends keys j <= i (top-left aligned, as
     PyTorch, also when T != S); scale defaults to 1 / sqrt(D); dropout_p drops attention probabilities (the
     backward regenerates the same draws); enable_gqa lets key and value have fewer heads than query (grouped-query
-    attention). Rows with every key masked give zeros, as PyTorch's CPU kernels.
+    attention). Rows with every key masked give zeros, as PyTorch's CPU kernels. A float attn_mask that requires
+    grad (a learned attention bias) gets the scores' gradient, summed over the dims it broadcasts along.
     """
     if enable_gqa:
         key, value = _repeat_kv_heads(query, key, value)
