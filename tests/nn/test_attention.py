@@ -85,6 +85,11 @@ CASES = [
     ((2,), 290, 290, 16, 16, True, None, None),           # several key blocks per query block (Q packed)
     ((4, 4), 290, 270, 16, 24, True, None, None),         # 16 pairs: 256-row backward query blocks, two of them
     ((2,), 7, 300, 16, 8, False, "bool", None),
+    # few queries (decoding): K and V read in place, no tiles
+    ((2, 3), 1, 300, 80, 72, False, "float", None),
+    ((2, 2), 3, 37, 16, 8, True, None, None),
+    ((2, 2), 4, 129, 64, 64, False, "bool", (2, 1, 1, 129)),
+    ((5,), 2, 1, 8, 24, False, None, None),
 ]
 
 
@@ -117,16 +122,17 @@ def test_custom_scale_and_float_mask_with_minus_inf(implementation):
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
-def test_fully_masked_rows_give_zeros_like_torch(implementation):
+@pytest.mark.parametrize("T", [9, 3])
+def test_fully_masked_rows_give_zeros_like_torch(implementation, T):
     rng = np.random.default_rng(2)
-    q, k, v, g = random_case(rng, (2,), 9, 70, 8, 8)
-    mask = rng.random((2, 9, 70)) < 0.5
-    mask[0, 3] = False
-    mask[1, 8] = False
+    q, k, v, g = random_case(rng, (2,), T, 70, 8, 8)
+    mask = rng.random((2, T, 70)) < 0.5
+    mask[0, 1] = False
+    mask[1, T - 1] = False
     want = torch_reference(q, k, v, g, attn_mask=mask)
     got = run_ember(implementation, q, k, v, g, attn_mask=mask)
     assert not np.isnan(got[0]).any()
-    assert (got[0][0, 3] == 0).all() and (got[1][1, 8] == 0).all()
+    assert (got[0][0, 1] == 0).all() and (got[1][1, T - 1] == 0).all()
     assert_matches(got, want, atol=1e-4)
 
 
@@ -240,9 +246,10 @@ def test_float64_gradcheck_with_dropout_uses_the_same_draws_in_backward():
     assert ember.autograd.gradcheck(dropped, (q, k, v))
 
 
-def test_dropout_is_deterministic_and_float32_matches_float64_reference():
+@pytest.mark.parametrize("T", [37, 2])
+def test_dropout_is_deterministic_and_float32_matches_float64_reference(T):
     rng = np.random.default_rng(7)
-    q, k, v, g = random_case(rng, (2, 2), 37, 70, 16, 16)
+    q, k, v, g = random_case(rng, (2, 2), T, 70, 16, 16)
     results = []
     for implementation, dtype in [(LEVELS[-1], np.float32), ("ref", np.float32), ("reference", np.float64)]:
         ember.manual_seed(123)

@@ -1,6 +1,6 @@
 // The per-ISA row primitives of flash attention (ref/, x86_avx2/, x86_avx512/ fill them into kernels::Table):
 // the online-softmax step and the final row normalisation of the forward, and the softmax gradient of the
-// backward, on one score tile.
+// backward, on one score tile; and the scores and weighted sum of the few-query (decoding) forward.
 // Raw pointers and sizes only. A tile has `rows` x `cols` scores; row r of it is query i0 + r, column c key
 // j0 + c. Causal masking: column c of row r is valid iff c <= r + causal_diagonal (causal_diagonal = i0 - j0);
 // pass kNoDiagonal for none. Invalid or -inf-masked scores give probability exactly 0.
@@ -39,9 +39,18 @@ using AttentionSoftmaxGrad = void (*)(float* scores, float* dscores, int64_t ld,
 // 0 (fully masked) are left as they are.
 using AttentionNormalizeRows = void (*)(float* out, int64_t ld_out, int rows, int out_cols, const float* row_sum);
 
+// For a few query rows (decoding), K and V read in place. One query's scores: out[j] = scale * sum over d < dim
+// of q[d] * k[j * ld + d], for j < n.
+using AttentionScoresRow = void (*)(const float* q, const float* k, int64_t ld, int n, int dim, float scale,
+                                    float* out);
+// out[c] = sum over j < n of w[j] * x[j * ld + c], for c < cols (out overwritten; n = 0 gives zeros).
+using AttentionWeightedSum = void (*)(const float* w, const float* x, int64_t ld, int n, int cols, float* out);
+
 struct AttentionRows {
   AttentionSoftmaxStep softmax_step = nullptr;
   AttentionNormalizeRows normalize_rows = nullptr;
+  AttentionScoresRow scores_row = nullptr;
+  AttentionWeightedSum weighted_sum = nullptr;
   AttentionSoftmaxGrad softmax_grad = nullptr;
 };
 

@@ -52,6 +52,20 @@ void normalize_rows(float* out, int64_t ld_out, int rows, int out_cols, const fl
   }
 }
 
+void scores_row(const float* q, const float* k, int64_t ld, int n, int dim, float scale, float* out) {
+  for (int j = 0; j < n; ++j) {
+    float sum = 0.0f;
+    for (int d = 0; d < dim; ++d) sum += q[d] * k[j * ld + d];
+    out[j] = scale * sum;
+  }
+}
+
+void weighted_sum(const float* w, const float* x, int64_t ld, int n, int cols, float* out) {
+  for (int c = 0; c < cols; ++c) out[c] = 0.0f;
+  for (int j = 0; j < n; ++j)
+    for (int c = 0; c < cols; ++c) out[c] += w[j] * x[j * ld + c];
+}
+
 void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
                   int64_t causal_diagonal, const float* lse, const float* delta) {
   for (int r = 0; r < rows; ++r) {
@@ -73,6 +87,8 @@ void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, 
 void fill_attention(Table& t) {
   t.attention.softmax_step = softmax_step;
   t.attention.normalize_rows = normalize_rows;
+  t.attention.scores_row = scores_row;
+  t.attention.weighted_sum = weighted_sum;
   t.attention.softmax_grad = softmax_grad;
 }
 

@@ -1,7 +1,7 @@
 // AVX2 flash-attention row primitives (contract: kernels/attention/attention_rows.h): the online-softmax step,
-// the final row normalisation and the softmax gradient on one score tile, 8 columns per ymm, masked tails
-// (vmaskmovps). exp is a Cephes-style polynomial that returns exactly 0 below -87.3 (so -inf scores give
-// probability 0, never NaN).
+// the final row normalisation and the softmax gradient on one score tile, and the few-query scores and weighted
+// sum, 8 columns per ymm, masked tails (vmaskmovps). exp is a Cephes-style polynomial that returns exactly 0
+// below -87.3 (so -inf scores give probability 0, never NaN).
 #include <immintrin.h>
 
 #include <cmath>
@@ -124,6 +124,43 @@ void normalize_rows(float* out, int64_t ld_out, int rows, int out_cols, const fl
   normalize_rows_with<Rows>(out, ld_out, rows, out_cols, row_sum);
 }
 
+void scores_row(const float* q, const float* k, int64_t ld, int n, int dim, float scale, float* out) {
+  // Four keys at a time: four independent FMA chains and reductions.
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int d = 0; d < dim; d += 8) {
+      const __m256i m = tail_mask(dim - d);
+      const __m256 qv = _mm256_maskload_ps(q + d, m);
+      for (int u = 0; u < 4; ++u) acc[u] = _mm256_fmadd_ps(qv, _mm256_maskload_ps(k + (j + u) * ld + d, m), acc[u]);
+    }
+    for (int u = 0; u < 4; ++u) out[j + u] = scale * horizontal_sum(acc[u]);
+  }
+  for (; j < n; ++j) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int d = 0; d < dim; d += 8) {
+      const __m256i m = tail_mask(dim - d);
+      acc = _mm256_fmadd_ps(_mm256_maskload_ps(q + d, m), _mm256_maskload_ps(k + j * ld + d, m), acc);
+    }
+    out[j] = scale * horizontal_sum(acc);
+  }
+}
+
+void weighted_sum(const float* w, const float* x, int64_t ld, int n, int cols, float* out) {
+  // 32 columns at a time in four accumulators, every row of x read once per block of columns.
+  for (int c0 = 0; c0 < cols; c0 += 32) {
+    __m256i m[4];
+    for (int u = 0; u < 4; ++u) m[u] = tail_mask(cols - c0 - 8 * u);   // <= 0 remaining: no lanes
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int j = 0; j < n; ++j) {
+      const __m256 wj = _mm256_set1_ps(w[j]);
+      const float* row = x + j * ld + c0;
+      for (int u = 0; u < 4; ++u) acc[u] = _mm256_fmadd_ps(wj, _mm256_maskload_ps(row + 8 * u, m[u]), acc[u]);
+    }
+    for (int u = 0; u < 4; ++u) _mm256_maskstore_ps(out + c0 + 8 * u, m[u], acc[u]);
+  }
+}
+
 void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
                   int64_t causal_diagonal, const float* lse, const float* delta) {
   for (int r = 0; r < rows; ++r) {
@@ -150,6 +187,8 @@ void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, 
 void fill_attention(Table& t) {
   t.attention.softmax_step = softmax_step;
   t.attention.normalize_rows = normalize_rows;
+  t.attention.scores_row = scores_row;
+  t.attention.weighted_sum = weighted_sum;
   t.attention.softmax_grad = softmax_grad;
 }
 

@@ -1,6 +1,6 @@
 // AVX-512 flash-attention row primitives (contract: kernels/attention/attention_rows.h): the online-softmax
-// step, the final row normalisation and the softmax gradient on one score tile, 16 columns per zmm, masked
-// tails. exp is a Cephes-style polynomial scaled with vscalefps; it returns exactly 0 far below -87 (so -inf
+// step, the final row normalisation and the softmax gradient on one score tile, and the few-query scores and
+// weighted sum, 16 columns per zmm, masked tails. exp is a Cephes-style polynomial scaled with vscalefps; it returns exactly 0 far below -87 (so -inf
 // scores give probability 0).
 #include <immintrin.h>
 
@@ -96,6 +96,43 @@ void normalize_rows(float* out, int64_t ld_out, int rows, int out_cols, const fl
   normalize_rows_with<Rows>(out, ld_out, rows, out_cols, row_sum);
 }
 
+void scores_row(const float* q, const float* k, int64_t ld, int n, int dim, float scale, float* out) {
+  // Four keys at a time: four independent FMA chains and reductions.
+  int j = 0;
+  for (; j + 4 <= n; j += 4) {
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int d = 0; d < dim; d += 16) {
+      const __mmask16 m = tail_mask(dim - d);
+      const __m512 qv = _mm512_maskz_loadu_ps(m, q + d);
+      for (int u = 0; u < 4; ++u) acc[u] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k + (j + u) * ld + d), acc[u]);
+    }
+    for (int u = 0; u < 4; ++u) out[j + u] = scale * _mm512_reduce_add_ps(acc[u]);
+  }
+  for (; j < n; ++j) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int d = 0; d < dim; d += 16) {
+      const __mmask16 m = tail_mask(dim - d);
+      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), _mm512_maskz_loadu_ps(m, k + j * ld + d), acc);
+    }
+    out[j] = scale * _mm512_reduce_add_ps(acc);
+  }
+}
+
+void weighted_sum(const float* w, const float* x, int64_t ld, int n, int cols, float* out) {
+  // 64 columns at a time in four accumulators, every row of x read once per block of columns.
+  for (int c0 = 0; c0 < cols; c0 += 64) {
+    __mmask16 m[4];
+    for (int u = 0; u < 4; ++u) m[u] = c0 + 16 * u < cols ? tail_mask(cols - c0 - 16 * u) : 0;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int j = 0; j < n; ++j) {
+      const __m512 wj = _mm512_set1_ps(w[j]);
+      const float* row = x + j * ld + c0;
+      for (int u = 0; u < 4; ++u) acc[u] = _mm512_fmadd_ps(wj, _mm512_maskz_loadu_ps(m[u], row + 16 * u), acc[u]);
+    }
+    for (int u = 0; u < 4; ++u) _mm512_mask_storeu_ps(out + c0 + 16 * u, m[u], acc[u]);
+  }
+}
+
 void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
                   int64_t causal_diagonal, const float* lse, const float* delta) {
   for (int r = 0; r < rows; ++r) {
@@ -122,6 +159,8 @@ void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, 
 void fill_attention(Table& t) {
   t.attention.softmax_step = softmax_step;
   t.attention.normalize_rows = normalize_rows;
+  t.attention.scores_row = scores_row;
+  t.attention.weighted_sum = weighted_sum;
   t.attention.softmax_grad = softmax_grad;
 }
 

@@ -1,6 +1,7 @@
 """Attention workloads of `ember bench`: scaled_dot_product_attention, full and causal, forward and
-forward+backward (gradients of q, k, v), on (B, H, T, D) = (8, 8, 256, 64) and, outside --quick, (4, 4, 1024, 64).
-FLOPs: forward 4*B*H*T^2*D (halved if causal), forward+backward 3.5x that. Validated against PyTorch, or without
+forward+backward (gradients of q, k, v), on (B, H, T, D) = (8, 8, 256, 64) and, outside --quick, (4, 4, 1024, 64);
+and one decoding step (one query against 1024 cached keys, B8 H8 D64). FLOPs: forward 4*B*H*T*S*D (halved if
+causal), forward+backward 3.5x that. Validated against PyTorch, or without
 it against a float64 NumPy softmax(q k^T / sqrt(D)) v (forward) and finite gradients (backward)."""
 import math
 
@@ -9,6 +10,7 @@ import numpy as np
 from ._core import Prepared, ValidationError, check_close, to_numpy, Workload
 
 SHAPES = [((8, 8, 256, 64), True), ((4, 4, 1024, 64), False)]   # (B, H, T, D), in --quick
+DECODE = (8, 8, 1024, 64)   # (B, H, S, D) with one query
 TOLERANCE = 1e-3
 
 
@@ -22,11 +24,14 @@ def numpy_attention(q, k, v, causal):
     return (scores / scores.sum(-1, keepdims=True)) @ v
 
 
-def _prepare(B, H, T, D, causal, backward, seed):
+def _prepare(B, H, T, D, causal, backward, seed, S=None):
+    S = T if S is None else S
+
     def prepare(torch):
         import ember
         rng = np.random.default_rng(seed)
-        q, k, v, g = (rng.standard_normal((B, H, T, D)).astype(np.float32) for _ in range(4))
+        q, g = (rng.standard_normal((B, H, T, D)).astype(np.float32) for _ in range(2))
+        k, v = (rng.standard_normal((B, H, S, D)).astype(np.float32) for _ in range(2))
         libs = {"ember": ember} if torch is None else {"ember": ember, "torch": torch}
         runners = {}
         for who, lib in libs.items():
@@ -64,4 +69,9 @@ def workloads():
                 out.append(Workload(name, "attention", params, flops, _prepare(B, H, T, D, causal, backward, seed),
                                     quick=quick))
                 seed += 1
+    # One new token against a KV cache (autoregressive decoding): K and V read once, no tiles.
+    B, H, S, D = DECODE
+    out.append(Workload(f"attn_decode_s{S}_fwd", "attention", {"B": B, "H": H, "T": 1, "S": S, "D": D,
+                                                               "causal": False, "mode": "fwd"},
+                        4.0 * B * H * S * D, _prepare(B, H, 1, D, False, False, seed, S=S), quick=True))
     return out
