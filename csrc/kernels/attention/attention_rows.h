@@ -39,18 +39,21 @@ using AttentionSoftmaxGrad = void (*)(float* scores, float* dscores, int64_t ld,
 // 0 (fully masked) are left as they are.
 using AttentionNormalizeRows = void (*)(float* out, int64_t ld_out, int rows, int out_cols, const float* row_sum);
 
-// For a few query rows (decoding), K and V read in place. One query's scores: out[j] = scale * sum over d < dim
-// of q[d] * k[j * ld + d], for j < n.
-using AttentionScoresRow = void (*)(const float* q, const float* k, int64_t ld, int n, int dim, float scale,
-                                    float* out);
-// out[c] = sum over j < n of w[j] * x[j * ld + c], for c < cols (out overwritten; n = 0 gives zeros).
-using AttentionWeightedSum = void (*)(const float* w, const float* x, int64_t ld, int n, int cols, float* out);
+// For up to kDecodeRows query rows (decoding), K and V read in place. Scores: out[r * ld_out + j] = scale * (sum
+// over d < dim of q[r * ld_q + d] * k[j * ld_k + d]), for r < rows, j < n.
+constexpr int kDecodeRows = 4;
+using AttentionScoresRows = void (*)(const float* q, int64_t ld_q, int rows, const float* k, int64_t ld_k, int n,
+                                     int dim, float scale, float* out, int64_t ld_out);
+// out[r * ld_out + c] = sum over j < n of w[r * ld_w + j] * x[j * ld_x + c], for r < rows (<= kDecodeRows),
+// c < cols (overwritten; n = 0 gives zeros).
+using AttentionWeightedSums = void (*)(const float* w, int64_t ld_w, int rows, const float* x, int64_t ld_x, int n,
+                                       int cols, float* out, int64_t ld_out);
 
 struct AttentionRows {
   AttentionSoftmaxStep softmax_step = nullptr;
   AttentionNormalizeRows normalize_rows = nullptr;
-  AttentionScoresRow scores_row = nullptr;
-  AttentionWeightedSum weighted_sum = nullptr;
+  AttentionScoresRows scores_rows = nullptr;
+  AttentionWeightedSums weighted_sums = nullptr;
   AttentionSoftmaxGrad softmax_grad = nullptr;
 };
 

@@ -85,29 +85,36 @@ void forward_query_block(const ForwardPlan& plan, int64_t bh, const float* packs
                                                                    : row_max[r] + row_sum[r];
 }
 
-// Up to this many queries go the few-query path (T = 1 / 2 / 4 at S = 512, 1 thread: 0.49 / 0.56 / 0.76x PyTorch
-// through tiles, 1.07 / 0.95 / 0.88x this way; T = 6: 0.84x tiles, 0.73x this way).
-constexpr int64_t kDecodeRows = 4;
-
-// Query row i of matrix bh with K and V read in place (the few-query path): scores as dot products with K's
-// rows, the softmax row primitive, dropout, P V as a weighted sum of V's rows, then normalised. scores holds S.
-void decode_row(const Table& table, const AttentionProblem<float>& pr, int64_t bh, int64_t i, float* scores) {
-  const int64_t n = pr.causal ? std::min(pr.S, i + 1) : pr.S;
-  float* out = pr.out.of(bh) + i * pr.out.row_stride;
-  float row_max = -std::numeric_limits<float>::infinity(), row_sum = 0.0f;
-  const int cols = static_cast<int>(n);
-  table.attention.scores_row(pr.q.of(bh) + i * pr.q.row_stride, pr.k.of(bh), pr.k.row_stride, cols,
-                             static_cast<int>(pr.D), static_cast<float>(pr.scale), scores);
-  const float* mask = pr.mask.data ? pr.mask.of(bh) + i * pr.mask.row_stride : nullptr;
-  table.attention.softmax_step(scores, pr.S, mask, 0, 1, cols, kNoDiagonal, &row_max, &row_sum, nullptr, 0, 0);
-  if (pr.dropout.active()) {
-    const uint64_t base = static_cast<uint64_t>((bh * pr.T + i) * pr.S);
-    for (int c = 0; c < cols; ++c) scores[c] *= pr.dropout.factor(base + c);
+// All T (<= kDecodeRows) query rows of matrix bh with K and V read in place (the few-query path): scores as dot
+// products with K's rows, the softmax row primitive, dropout, P V as weighted sums of V's rows, normalised.
+// scores holds kDecodeRows x S floats.
+void decode_rows(const Table& table, const AttentionProblem<float>& pr, int64_t bh, float* scores) {
+  const int rows = static_cast<int>(pr.T);
+  const int cols = static_cast<int>(pr.causal ? std::min(pr.S, pr.T) : pr.S);
+  float row_max[kDecodeRows], row_sum[kDecodeRows];
+  for (int r = 0; r < rows; ++r) {
+    row_max[r] = -std::numeric_limits<float>::infinity();
+    row_sum[r] = 0.0f;
   }
-  table.attention.weighted_sum(scores, pr.v.of(bh), pr.v.row_stride, cols, static_cast<int>(pr.Dv), out);
-  table.attention.normalize_rows(out, 0, 1, static_cast<int>(pr.Dv), &row_sum);
-  pr.lse[bh * pr.T + i] = row_max == -std::numeric_limits<float>::infinity() ? std::numeric_limits<float>::infinity()
-                                                                              : row_max + std::log(row_sum);
+  table.attention.scores_rows(pr.q.of(bh), pr.q.row_stride, rows, pr.k.of(bh), pr.k.row_stride, cols,
+                              static_cast<int>(pr.D), static_cast<float>(pr.scale), scores, pr.S);
+  const float* mask = pr.mask.data ? pr.mask.of(bh) : nullptr;
+  table.attention.softmax_step(scores, pr.S, mask, pr.mask.row_stride, rows, cols, pr.causal ? 0 : kNoDiagonal,
+                               row_max, row_sum, nullptr, 0, 0);
+  if (pr.dropout.active()) {
+    for (int r = 0; r < rows; ++r) {
+      const uint64_t base = static_cast<uint64_t>((bh * pr.T + r) * pr.S);
+      for (int c = 0; c < cols; ++c) scores[r * pr.S + c] *= pr.dropout.factor(base + c);
+    }
+  }
+  float* out = pr.out.of(bh);
+  table.attention.weighted_sums(scores, pr.S, rows, pr.v.of(bh), pr.v.row_stride, cols, static_cast<int>(pr.Dv),
+                                out, pr.out.row_stride);
+  table.attention.normalize_rows(out, pr.out.row_stride, rows, static_cast<int>(pr.Dv), row_sum);
+  for (int r = 0; r < rows; ++r)
+    pr.lse[bh * pr.T + r] = row_max[r] == -std::numeric_limits<float>::infinity()
+                                ? std::numeric_limits<float>::infinity()
+                                : row_max[r] + std::log(row_sum[r]);
 }
 
 }  // namespace
@@ -117,11 +124,12 @@ void flash_attention_forward(const Table& table, const AttentionProblem<float>& 
   if (BH == 0 || pr.T == 0) return;
   if (pr.T <= kDecodeRows) {
     // A few queries (decoding with a KV cache): tiles of MR query rows would compute MR rows for each one used,
-    // and packing K and V would cost as much as reading them once; rows go straight through K and V instead.
-    const double row_flops = 2.0 * std::max<int64_t>(pr.S, 1) * (pr.D + pr.Dv);
-    parallel_for(BH * pr.T, std::max<int64_t>(1, static_cast<int64_t>(4.0e5 / row_flops)), [&](int64_t b, int64_t e) {
-      float* scores = flash::thread_scratch(flash::kTileSlot, std::max<int64_t>(pr.S, 1));
-      for (int64_t task = b; task < e; ++task) decode_row(table, pr, task / pr.T, task % pr.T, scores);
+    // and packing K and V would cost as much as reading them once; the rows go through K and V in place instead
+    // (T = 1 / 2 / 4 at S = 512, 1 thread: 0.49 / 0.56 / 0.76x PyTorch through tiles).
+    const double pair_flops = 2.0 * pr.T * std::max<int64_t>(pr.S, 1) * (pr.D + pr.Dv);
+    parallel_for(BH, std::max<int64_t>(1, static_cast<int64_t>(4.0e5 / pair_flops)), [&](int64_t b, int64_t e) {
+      float* scores = flash::thread_scratch(flash::kTileSlot, kDecodeRows * std::max<int64_t>(pr.S, 1));
+      for (int64_t bh = b; bh < e; ++bh) decode_rows(table, pr, bh, scores);
     });
     return;
   }

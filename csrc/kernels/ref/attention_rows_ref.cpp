@@ -52,18 +52,24 @@ void normalize_rows(float* out, int64_t ld_out, int rows, int out_cols, const fl
   }
 }
 
-void scores_row(const float* q, const float* k, int64_t ld, int n, int dim, float scale, float* out) {
-  for (int j = 0; j < n; ++j) {
-    float sum = 0.0f;
-    for (int d = 0; d < dim; ++d) sum += q[d] * k[j * ld + d];
-    out[j] = scale * sum;
-  }
+void scores_rows(const float* q, int64_t ld_q, int rows, const float* k, int64_t ld_k, int n, int dim, float scale,
+                 float* out, int64_t ld_out) {
+  for (int r = 0; r < rows; ++r)
+    for (int j = 0; j < n; ++j) {
+      float sum = 0.0f;
+      for (int d = 0; d < dim; ++d) sum += q[r * ld_q + d] * k[j * ld_k + d];
+      out[r * ld_out + j] = scale * sum;
+    }
 }
 
-void weighted_sum(const float* w, const float* x, int64_t ld, int n, int cols, float* out) {
-  for (int c = 0; c < cols; ++c) out[c] = 0.0f;
-  for (int j = 0; j < n; ++j)
-    for (int c = 0; c < cols; ++c) out[c] += w[j] * x[j * ld + c];
+void weighted_sums(const float* w, int64_t ld_w, int rows, const float* x, int64_t ld_x, int n, int cols, float* out,
+                   int64_t ld_out) {
+  for (int r = 0; r < rows; ++r) {
+    float* o = out + r * ld_out;
+    for (int c = 0; c < cols; ++c) o[c] = 0.0f;
+    for (int j = 0; j < n; ++j)
+      for (int c = 0; c < cols; ++c) o[c] += w[r * ld_w + j] * x[j * ld_x + c];
+  }
 }
 
 void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
@@ -87,8 +93,8 @@ void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, 
 void fill_attention(Table& t) {
   t.attention.softmax_step = softmax_step;
   t.attention.normalize_rows = normalize_rows;
-  t.attention.scores_row = scores_row;
-  t.attention.weighted_sum = weighted_sum;
+  t.attention.scores_rows = scores_rows;
+  t.attention.weighted_sums = weighted_sums;
   t.attention.softmax_grad = softmax_grad;
 }
 

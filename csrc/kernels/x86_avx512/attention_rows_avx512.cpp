@@ -96,40 +96,75 @@ void normalize_rows(float* out, int64_t ld_out, int rows, int out_cols, const fl
   normalize_rows_with<Rows>(out, ld_out, rows, out_cols, row_sum);
 }
 
-void scores_row(const float* q, const float* k, int64_t ld, int n, int dim, float scale, float* out) {
-  // Four keys at a time: four independent FMA chains and reductions.
-  int j = 0;
-  for (; j + 4 <= n; j += 4) {
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-    for (int d = 0; d < dim; d += 16) {
-      const __mmask16 m = tail_mask(dim - d);
-      const __m512 qv = _mm512_maskz_loadu_ps(m, q + d);
-      for (int u = 0; u < 4; ++u) acc[u] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k + (j + u) * ld + d), acc[u]);
+// R query rows against keys [j, j + J): R x J independent FMA chains, each key row loaded once.
+template <int R, int J>
+inline void scores_block(const float* q, int64_t ld_q, const float* k, int64_t ld_k, int j, int dim, float scale,
+                         float* out, int64_t ld_out) {
+  __m512 acc[R][J];
+  for (int r = 0; r < R; ++r)
+    for (int u = 0; u < J; ++u) acc[r][u] = _mm512_setzero_ps();
+  for (int d = 0; d < dim; d += 16) {
+    const __mmask16 m = tail_mask(dim - d);
+    __m512 kv[J];
+    for (int u = 0; u < J; ++u) kv[u] = _mm512_maskz_loadu_ps(m, k + (j + u) * ld_k + d);
+    for (int r = 0; r < R; ++r) {
+      const __m512 qv = _mm512_maskz_loadu_ps(m, q + r * ld_q + d);
+      for (int u = 0; u < J; ++u) acc[r][u] = _mm512_fmadd_ps(qv, kv[u], acc[r][u]);
     }
-    for (int u = 0; u < 4; ++u) out[j + u] = scale * _mm512_reduce_add_ps(acc[u]);
   }
-  for (; j < n; ++j) {
-    __m512 acc = _mm512_setzero_ps();
-    for (int d = 0; d < dim; d += 16) {
-      const __mmask16 m = tail_mask(dim - d);
-      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), _mm512_maskz_loadu_ps(m, k + j * ld + d), acc);
-    }
-    out[j] = scale * _mm512_reduce_add_ps(acc);
+  for (int r = 0; r < R; ++r)
+    for (int u = 0; u < J; ++u) out[r * ld_out + j + u] = scale * _mm512_reduce_add_ps(acc[r][u]);
+}
+
+template <int R>
+void scores_rows_of(const float* q, int64_t ld_q, const float* k, int64_t ld_k, int n, int dim, float scale,
+                    float* out, int64_t ld_out) {
+  int j = 0;
+  for (; j + 4 <= n; j += 4) scores_block<R, 4>(q, ld_q, k, ld_k, j, dim, scale, out, ld_out);
+  for (; j < n; ++j) scores_block<R, 1>(q, ld_q, k, ld_k, j, dim, scale, out, ld_out);
+}
+
+void scores_rows(const float* q, int64_t ld_q, int rows, const float* k, int64_t ld_k, int n, int dim, float scale,
+                 float* out, int64_t ld_out) {
+  switch (rows) {
+    case 1: return scores_rows_of<1>(q, ld_q, k, ld_k, n, dim, scale, out, ld_out);
+    case 2: return scores_rows_of<2>(q, ld_q, k, ld_k, n, dim, scale, out, ld_out);
+    case 3: return scores_rows_of<3>(q, ld_q, k, ld_k, n, dim, scale, out, ld_out);
+    default: return scores_rows_of<4>(q, ld_q, k, ld_k, n, dim, scale, out, ld_out);
   }
 }
 
-void weighted_sum(const float* w, const float* x, int64_t ld, int n, int cols, float* out) {
-  // 64 columns at a time in four accumulators, every row of x read once per block of columns.
+// R rows of weights over 64 columns at a time: R x 4 accumulators, every row of x read once per column block.
+template <int R>
+void weighted_sums_of(const float* w, int64_t ld_w, const float* x, int64_t ld_x, int n, int cols, float* out,
+                      int64_t ld_out) {
   for (int c0 = 0; c0 < cols; c0 += 64) {
     __mmask16 m[4];
     for (int u = 0; u < 4; ++u) m[u] = c0 + 16 * u < cols ? tail_mask(cols - c0 - 16 * u) : 0;
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    __m512 acc[R][4];
+    for (int r = 0; r < R; ++r)
+      for (int u = 0; u < 4; ++u) acc[r][u] = _mm512_setzero_ps();
     for (int j = 0; j < n; ++j) {
-      const __m512 wj = _mm512_set1_ps(w[j]);
-      const float* row = x + j * ld + c0;
-      for (int u = 0; u < 4; ++u) acc[u] = _mm512_fmadd_ps(wj, _mm512_maskz_loadu_ps(m[u], row + 16 * u), acc[u]);
+      const float* row = x + j * ld_x + c0;
+      __m512 xv[4];
+      for (int u = 0; u < 4; ++u) xv[u] = _mm512_maskz_loadu_ps(m[u], row + 16 * u);
+      for (int r = 0; r < R; ++r) {
+        const __m512 wj = _mm512_set1_ps(w[r * ld_w + j]);
+        for (int u = 0; u < 4; ++u) acc[r][u] = _mm512_fmadd_ps(wj, xv[u], acc[r][u]);
+      }
     }
-    for (int u = 0; u < 4; ++u) _mm512_mask_storeu_ps(out + c0 + 16 * u, m[u], acc[u]);
+    for (int r = 0; r < R; ++r)
+      for (int u = 0; u < 4; ++u) _mm512_mask_storeu_ps(out + r * ld_out + c0 + 16 * u, m[u], acc[r][u]);
+  }
+}
+
+void weighted_sums(const float* w, int64_t ld_w, int rows, const float* x, int64_t ld_x, int n, int cols, float* out,
+                   int64_t ld_out) {
+  switch (rows) {
+    case 1: return weighted_sums_of<1>(w, ld_w, x, ld_x, n, cols, out, ld_out);
+    case 2: return weighted_sums_of<2>(w, ld_w, x, ld_x, n, cols, out, ld_out);
+    case 3: return weighted_sums_of<3>(w, ld_w, x, ld_x, n, cols, out, ld_out);
+    default: return weighted_sums_of<4>(w, ld_w, x, ld_x, n, cols, out, ld_out);
   }
 }
 
@@ -159,8 +194,8 @@ void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, 
 void fill_attention(Table& t) {
   t.attention.softmax_step = softmax_step;
   t.attention.normalize_rows = normalize_rows;
-  t.attention.scores_row = scores_row;
-  t.attention.weighted_sum = weighted_sum;
+  t.attention.scores_rows = scores_rows;
+  t.attention.weighted_sums = weighted_sums;
   t.attention.softmax_grad = softmax_grad;
 }
 
