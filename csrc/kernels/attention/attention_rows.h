@@ -41,7 +41,7 @@ using AttentionNormalizeRows = void (*)(float* out, int64_t ld_out, int rows, in
 
 // For up to kDecodeRows query rows (decoding), K and V read in place. Scores: out[r * ld_out + j] = scale * (sum
 // over d < dim of q[r * ld_q + d] * k[j * ld_k + d]), for r < rows, j < n.
-constexpr int kDecodeRows = 4;
+constexpr int kDecodeRows = 8;
 using AttentionScoresRows = void (*)(const float* q, int64_t ld_q, int rows, const float* k, int64_t ld_k, int n,
                                      int dim, float scale, float* out, int64_t ld_out);
 // out[r * ld_out + c] = sum over j < n of w[r * ld_w + j] * x[j * ld_x + c], for r < rows (<= kDecodeRows),

@@ -1,12 +1,14 @@
-// The ISA-independent part of the SIMD online-softmax step and row normalisation (contract:
-// kernels/attention/attention_rows.h). x86_avx2/ and x86_avx512/ instantiate these with their vector row
+// The ISA-independent parts of the SIMD row primitives (contract: kernels/attention/attention_rows.h), which
+// x86_avx2/ and x86_avx512/ instantiate: the online-softmax step and row normalisation over their vector row
 // functions, Row::max (a row's running max after its valid columns, mask added in place), Row::exp (the
-// probabilities in place, zeros past the valid columns; returns their sum) and Row::scale (x[0, n) *= factor).
+// probabilities in place, zeros past the valid columns; returns their sum) and Row::scale (x[0, n) *= factor);
+// and the dispatch of the few-query primitives on their row count.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "kernels/attention/attention_rows.h"
 
@@ -49,6 +51,23 @@ template <typename Row>
 void normalize_rows_with(float* out, int64_t ld_out, int rows, int out_cols, const float* row_sum) {
   for (int r = 0; r < rows; ++r)
     if (row_sum[r] != 0.0f) Row::scale(out + r * ld_out, out_cols, 1.0f / row_sum[r]);
+}
+
+// Calls f(std::integral_constant<int, R>()) with R = rows (1..kDecodeRows): the few-query primitives keep R x J
+// accumulators in registers, so the row count is a compile-time constant there.
+template <typename F>
+void for_decode_rows(int rows, F&& f) {
+  static_assert(kDecodeRows == 8, "one case per row count");
+  switch (rows) {
+    case 1: return f(std::integral_constant<int, 1>());
+    case 2: return f(std::integral_constant<int, 2>());
+    case 3: return f(std::integral_constant<int, 3>());
+    case 4: return f(std::integral_constant<int, 4>());
+    case 5: return f(std::integral_constant<int, 5>());
+    case 6: return f(std::integral_constant<int, 6>());
+    case 7: return f(std::integral_constant<int, 7>());
+    default: return f(std::integral_constant<int, 8>());
+  }
 }
 
 }  // namespace kernels

@@ -144,56 +144,49 @@ inline void scores_block(const float* q, int64_t ld_q, const float* k, int64_t l
     for (int u = 0; u < J; ++u) out[r * ld_out + j + u] = scale * horizontal_sum(acc[r][u]);
 }
 
+// Keys a block (J) and vectors of columns (V) per row count: R x J and R x V accumulators stay within 8 ymm.
 template <int R>
 void scores_rows_of(const float* q, int64_t ld_q, const float* k, int64_t ld_k, int n, int dim, float scale,
                     float* out, int64_t ld_out) {
+  constexpr int J = R <= 4 ? 2 : 1;
   int j = 0;
-  for (; j + 2 <= n; j += 2) scores_block<R, 2>(q, ld_q, k, ld_k, j, dim, scale, out, ld_out);
+  for (; j + J <= n; j += J) scores_block<R, J>(q, ld_q, k, ld_k, j, dim, scale, out, ld_out);
   for (; j < n; ++j) scores_block<R, 1>(q, ld_q, k, ld_k, j, dim, scale, out, ld_out);
+}
+
+// R rows of weights over 8 V columns at a time: R x V accumulators, every row of x read once per column block.
+template <int R>
+void weighted_sums_of(const float* w, int64_t ld_w, const float* x, int64_t ld_x, int n, int cols, float* out,
+                      int64_t ld_out) {
+  constexpr int V = R <= 4 ? 2 : 1;
+  for (int c0 = 0; c0 < cols; c0 += 8 * V) {
+    __m256i m[V];
+    for (int u = 0; u < V; ++u) m[u] = tail_mask(cols - c0 - 8 * u);   // <= 0 remaining: no lanes
+    __m256 acc[R][V];
+    for (int r = 0; r < R; ++r)
+      for (int u = 0; u < V; ++u) acc[r][u] = _mm256_setzero_ps();
+    for (int j = 0; j < n; ++j) {
+      const float* row = x + j * ld_x + c0;
+      __m256 xv[V];
+      for (int u = 0; u < V; ++u) xv[u] = _mm256_maskload_ps(row + 8 * u, m[u]);
+      for (int r = 0; r < R; ++r) {
+        const __m256 wj = _mm256_set1_ps(w[r * ld_w + j]);
+        for (int u = 0; u < V; ++u) acc[r][u] = _mm256_fmadd_ps(wj, xv[u], acc[r][u]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int u = 0; u < V; ++u) _mm256_maskstore_ps(out + r * ld_out + c0 + 8 * u, m[u], acc[r][u]);
+  }
 }
 
 void scores_rows(const float* q, int64_t ld_q, int rows, const float* k, int64_t ld_k, int n, int dim, float scale,
                  float* out, int64_t ld_out) {
-  switch (rows) {
-    case 1: return scores_rows_of<1>(q, ld_q, k, ld_k, n, dim, scale, out, ld_out);
-    case 2: return scores_rows_of<2>(q, ld_q, k, ld_k, n, dim, scale, out, ld_out);
-    case 3: return scores_rows_of<3>(q, ld_q, k, ld_k, n, dim, scale, out, ld_out);
-    default: return scores_rows_of<4>(q, ld_q, k, ld_k, n, dim, scale, out, ld_out);
-  }
-}
-
-// R rows of weights over 16 columns at a time: R x 2 accumulators, every row of x read once per column block.
-template <int R>
-void weighted_sums_of(const float* w, int64_t ld_w, const float* x, int64_t ld_x, int n, int cols, float* out,
-                      int64_t ld_out) {
-  for (int c0 = 0; c0 < cols; c0 += 16) {
-    const __m256i m[2] = {tail_mask(cols - c0), tail_mask(cols - c0 - 8)};   // <= 0 remaining: no lanes
-    __m256 acc[R][2];
-    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-    for (int j = 0; j < n; ++j) {
-      const float* row = x + j * ld_x + c0;
-      const __m256 x0 = _mm256_maskload_ps(row, m[0]), x1 = _mm256_maskload_ps(row + 8, m[1]);
-      for (int r = 0; r < R; ++r) {
-        const __m256 wj = _mm256_set1_ps(w[r * ld_w + j]);
-        acc[r][0] = _mm256_fmadd_ps(wj, x0, acc[r][0]);
-        acc[r][1] = _mm256_fmadd_ps(wj, x1, acc[r][1]);
-      }
-    }
-    for (int r = 0; r < R; ++r) {
-      _mm256_maskstore_ps(out + r * ld_out + c0, m[0], acc[r][0]);
-      _mm256_maskstore_ps(out + r * ld_out + c0 + 8, m[1], acc[r][1]);
-    }
-  }
+  for_decode_rows(rows, [&](auto r) { scores_rows_of<r.value>(q, ld_q, k, ld_k, n, dim, scale, out, ld_out); });
 }
 
 void weighted_sums(const float* w, int64_t ld_w, int rows, const float* x, int64_t ld_x, int n, int cols, float* out,
                    int64_t ld_out) {
-  switch (rows) {
-    case 1: return weighted_sums_of<1>(w, ld_w, x, ld_x, n, cols, out, ld_out);
-    case 2: return weighted_sums_of<2>(w, ld_w, x, ld_x, n, cols, out, ld_out);
-    case 3: return weighted_sums_of<3>(w, ld_w, x, ld_x, n, cols, out, ld_out);
-    default: return weighted_sums_of<4>(w, ld_w, x, ld_x, n, cols, out, ld_out);
-  }
+  for_decode_rows(rows, [&](auto r) { weighted_sums_of<r.value>(w, ld_w, x, ld_x, n, cols, out, ld_out); });
 }
 
 void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,

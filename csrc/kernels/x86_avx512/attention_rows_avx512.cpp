@@ -116,56 +116,49 @@ inline void scores_block(const float* q, int64_t ld_q, const float* k, int64_t l
     for (int u = 0; u < J; ++u) out[r * ld_out + j + u] = scale * _mm512_reduce_add_ps(acc[r][u]);
 }
 
+// Keys a block (J) and vectors of columns (V) per row count: R x J and R x V accumulators stay within 16 zmm.
 template <int R>
 void scores_rows_of(const float* q, int64_t ld_q, const float* k, int64_t ld_k, int n, int dim, float scale,
                     float* out, int64_t ld_out) {
+  constexpr int J = R <= 4 ? 4 : 2;
   int j = 0;
-  for (; j + 4 <= n; j += 4) scores_block<R, 4>(q, ld_q, k, ld_k, j, dim, scale, out, ld_out);
+  for (; j + J <= n; j += J) scores_block<R, J>(q, ld_q, k, ld_k, j, dim, scale, out, ld_out);
   for (; j < n; ++j) scores_block<R, 1>(q, ld_q, k, ld_k, j, dim, scale, out, ld_out);
+}
+
+// R rows of weights over 16 V columns at a time: R x V accumulators, every row of x read once per column block.
+template <int R>
+void weighted_sums_of(const float* w, int64_t ld_w, const float* x, int64_t ld_x, int n, int cols, float* out,
+                      int64_t ld_out) {
+  constexpr int V = R <= 4 ? 4 : 2;
+  for (int c0 = 0; c0 < cols; c0 += 16 * V) {
+    __mmask16 m[V];
+    for (int u = 0; u < V; ++u) m[u] = c0 + 16 * u < cols ? tail_mask(cols - c0 - 16 * u) : 0;
+    __m512 acc[R][V];
+    for (int r = 0; r < R; ++r)
+      for (int u = 0; u < V; ++u) acc[r][u] = _mm512_setzero_ps();
+    for (int j = 0; j < n; ++j) {
+      const float* row = x + j * ld_x + c0;
+      __m512 xv[V];
+      for (int u = 0; u < V; ++u) xv[u] = _mm512_maskz_loadu_ps(m[u], row + 16 * u);
+      for (int r = 0; r < R; ++r) {
+        const __m512 wj = _mm512_set1_ps(w[r * ld_w + j]);
+        for (int u = 0; u < V; ++u) acc[r][u] = _mm512_fmadd_ps(wj, xv[u], acc[r][u]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int u = 0; u < V; ++u) _mm512_mask_storeu_ps(out + r * ld_out + c0 + 16 * u, m[u], acc[r][u]);
+  }
 }
 
 void scores_rows(const float* q, int64_t ld_q, int rows, const float* k, int64_t ld_k, int n, int dim, float scale,
                  float* out, int64_t ld_out) {
-  switch (rows) {
-    case 1: return scores_rows_of<1>(q, ld_q, k, ld_k, n, dim, scale, out, ld_out);
-    case 2: return scores_rows_of<2>(q, ld_q, k, ld_k, n, dim, scale, out, ld_out);
-    case 3: return scores_rows_of<3>(q, ld_q, k, ld_k, n, dim, scale, out, ld_out);
-    default: return scores_rows_of<4>(q, ld_q, k, ld_k, n, dim, scale, out, ld_out);
-  }
-}
-
-// R rows of weights over 64 columns at a time: R x 4 accumulators, every row of x read once per column block.
-template <int R>
-void weighted_sums_of(const float* w, int64_t ld_w, const float* x, int64_t ld_x, int n, int cols, float* out,
-                      int64_t ld_out) {
-  for (int c0 = 0; c0 < cols; c0 += 64) {
-    __mmask16 m[4];
-    for (int u = 0; u < 4; ++u) m[u] = c0 + 16 * u < cols ? tail_mask(cols - c0 - 16 * u) : 0;
-    __m512 acc[R][4];
-    for (int r = 0; r < R; ++r)
-      for (int u = 0; u < 4; ++u) acc[r][u] = _mm512_setzero_ps();
-    for (int j = 0; j < n; ++j) {
-      const float* row = x + j * ld_x + c0;
-      __m512 xv[4];
-      for (int u = 0; u < 4; ++u) xv[u] = _mm512_maskz_loadu_ps(m[u], row + 16 * u);
-      for (int r = 0; r < R; ++r) {
-        const __m512 wj = _mm512_set1_ps(w[r * ld_w + j]);
-        for (int u = 0; u < 4; ++u) acc[r][u] = _mm512_fmadd_ps(wj, xv[u], acc[r][u]);
-      }
-    }
-    for (int r = 0; r < R; ++r)
-      for (int u = 0; u < 4; ++u) _mm512_mask_storeu_ps(out + r * ld_out + c0 + 16 * u, m[u], acc[r][u]);
-  }
+  for_decode_rows(rows, [&](auto r) { scores_rows_of<r.value>(q, ld_q, k, ld_k, n, dim, scale, out, ld_out); });
 }
 
 void weighted_sums(const float* w, int64_t ld_w, int rows, const float* x, int64_t ld_x, int n, int cols, float* out,
                    int64_t ld_out) {
-  switch (rows) {
-    case 1: return weighted_sums_of<1>(w, ld_w, x, ld_x, n, cols, out, ld_out);
-    case 2: return weighted_sums_of<2>(w, ld_w, x, ld_x, n, cols, out, ld_out);
-    case 3: return weighted_sums_of<3>(w, ld_w, x, ld_x, n, cols, out, ld_out);
-    default: return weighted_sums_of<4>(w, ld_w, x, ld_x, n, cols, out, ld_out);
-  }
+  for_decode_rows(rows, [&](auto r) { weighted_sums_of<r.value>(w, ld_w, x, ld_x, n, cols, out, ld_out); });
 }
 
 void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
