@@ -7,7 +7,7 @@
 #include <cmath>
 #include <limits>
 
-#include "kernels/attention/softmax_rows.h"
+#include "kernels/attention/simd_rows.h"
 #include "kernels/kernels.h"
 #include "kernels/x86_avx2/fast_exp.h"
 
@@ -107,7 +107,7 @@ inline float tile_row_exp(float* s, int n, int cols, float new_max) {
   return horizontal_sum(vsum);
 }
 
-// The vector row functions of softmax_rows.h.
+// The vector row functions of simd_rows.h.
 struct Rows {
   static float max(float* s, const float* m, int n, float old_max) { return tile_row_max(s, m, n, old_max); }
   static float exp(float* s, int n, int cols, float new_max) { return tile_row_exp(s, n, cols, new_max); }
@@ -124,70 +124,19 @@ void normalize_rows(float* out, int64_t ld_out, int rows, int out_cols, const fl
   normalize_rows_with<Rows>(out, ld_out, rows, out_cols, row_sum);
 }
 
-// R query rows against keys [j, j + J): R x J independent FMA chains, each key row loaded once.
-template <int R, int J>
-inline void scores_block(const float* q, int64_t ld_q, const float* k, int64_t ld_k, int j, int dim, float scale,
-                         float* out, int64_t ld_out) {
-  __m256 acc[R][J];
-  for (int r = 0; r < R; ++r)
-    for (int u = 0; u < J; ++u) acc[r][u] = _mm256_setzero_ps();
-  for (int d = 0; d < dim; d += 8) {
-    const __m256i m = tail_mask(dim - d);
-    __m256 kv[J];
-    for (int u = 0; u < J; ++u) kv[u] = _mm256_maskload_ps(k + (j + u) * ld_k + d, m);
-    for (int r = 0; r < R; ++r) {
-      const __m256 qv = _mm256_maskload_ps(q + r * ld_q + d, m);
-      for (int u = 0; u < J; ++u) acc[r][u] = _mm256_fmadd_ps(qv, kv[u], acc[r][u]);
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int u = 0; u < J; ++u) out[r * ld_out + j + u] = scale * horizontal_sum(acc[r][u]);
-}
-
-// Keys a block (J) and vectors of columns (V) per row count: R x J and R x V accumulators stay within 8 ymm.
-template <int R>
-void scores_rows_of(const float* q, int64_t ld_q, const float* k, int64_t ld_k, int n, int dim, float scale,
-                    float* out, int64_t ld_out) {
-  constexpr int J = R <= 4 ? 2 : 1;
-  int j = 0;
-  for (; j + J <= n; j += J) scores_block<R, J>(q, ld_q, k, ld_k, j, dim, scale, out, ld_out);
-  for (; j < n; ++j) scores_block<R, 1>(q, ld_q, k, ld_k, j, dim, scale, out, ld_out);
-}
-
-// R rows of weights over 8 V columns at a time: R x V accumulators, every row of x read once per column block.
-template <int R>
-void weighted_sums_of(const float* w, int64_t ld_w, const float* x, int64_t ld_x, int n, int cols, float* out,
-                      int64_t ld_out) {
-  constexpr int V = R <= 4 ? 2 : 1;
-  for (int c0 = 0; c0 < cols; c0 += 8 * V) {
-    __m256i m[V];
-    for (int u = 0; u < V; ++u) m[u] = tail_mask(cols - c0 - 8 * u);   // <= 0 remaining: no lanes
-    __m256 acc[R][V];
-    for (int r = 0; r < R; ++r)
-      for (int u = 0; u < V; ++u) acc[r][u] = _mm256_setzero_ps();
-    for (int j = 0; j < n; ++j) {
-      const float* row = x + j * ld_x + c0;
-      __m256 xv[V];
-      for (int u = 0; u < V; ++u) xv[u] = _mm256_maskload_ps(row + 8 * u, m[u]);
-      for (int r = 0; r < R; ++r) {
-        const __m256 wj = _mm256_set1_ps(w[r * ld_w + j]);
-        for (int u = 0; u < V; ++u) acc[r][u] = _mm256_fmadd_ps(wj, xv[u], acc[r][u]);
-      }
-    }
-    for (int r = 0; r < R; ++r)
-      for (int u = 0; u < V; ++u) _mm256_maskstore_ps(out + r * ld_out + c0 + 8 * u, m[u], acc[r][u]);
-  }
-}
-
-void scores_rows(const float* q, int64_t ld_q, int rows, const float* k, int64_t ld_k, int n, int dim, float scale,
-                 float* out, int64_t ld_out) {
-  for_decode_rows(rows, [&](auto r) { scores_rows_of<r.value>(q, ld_q, k, ld_k, n, dim, scale, out, ld_out); });
-}
-
-void weighted_sums(const float* w, int64_t ld_w, int rows, const float* x, int64_t ld_x, int n, int cols, float* out,
-                   int64_t ld_out) {
-  for_decode_rows(rows, [&](auto r) { weighted_sums_of<r.value>(w, ld_w, x, ld_x, n, cols, out, ld_out); });
-}
+// The few-query primitives' vector traits (simd_rows.h): 8 of the 16 ymm registers for accumulators.
+struct Ymm {
+  using reg = __m256;
+  using mask = __m256i;
+  static constexpr int width = 8, accumulators = 8;
+  static mask tail(int n) { return tail_mask(n); }   // n <= 0: no lanes
+  static reg zero() { return _mm256_setzero_ps(); }
+  static reg set1(float x) { return _mm256_set1_ps(x); }
+  static reg load(const float* p, mask m) { return _mm256_maskload_ps(p, m); }
+  static void store(float* p, reg x, mask m) { _mm256_maskstore_ps(p, m, x); }
+  static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+  static float sum(reg x) { return horizontal_sum(x); }
+};
 
 void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
                   int64_t causal_diagonal, const float* lse, const float* delta) {
@@ -215,8 +164,8 @@ void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, 
 void fill_attention(Table& t) {
   t.attention.softmax_step = softmax_step;
   t.attention.normalize_rows = normalize_rows;
-  t.attention.scores_rows = scores_rows;
-  t.attention.weighted_sums = weighted_sums;
+  t.attention.scores_rows = scores_rows<Ymm>;
+  t.attention.weighted_sums = weighted_sums<Ymm>;
   t.attention.softmax_grad = softmax_grad;
 }
 
