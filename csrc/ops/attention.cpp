@@ -83,8 +83,9 @@ kernels::BatchedMatrix<T> matrix(const Tensor& t, const std::vector<int64_t>& of
 // Everything both passes need, with the per-(batch, head) offsets the kernels read.
 struct Prepared {
   Tensor q, k, v, mask;   // mask: additive, expanded to (batch..., T, S), or undefined
-  Shape batch;
+  Shape batch;            // query's (k and v have batch[-1] / kv_group heads)
   int64_t batch_heads = 1, T = 0, S = 0, D = 0, Dv = 0;
+  int64_t kv_group = 1;   // query heads per key / value head (grouped-query attention)
   double scale = 1.0;
   bool causal = false;
   kernels::AttentionDropout dropout;
@@ -98,6 +99,15 @@ kernels::AttentionProblem<T> problem(const Prepared& p, std::vector<std::vector<
     offsets.push_back(batch_offsets(t, nb, p.batch_heads));
     return offsets.back();
   };
+  // Key / value offsets: matrix bh of the query uses key head bh / kv_group (heads are the last batch dim).
+  auto add_shared = [&](const Tensor& t) -> const std::vector<int64_t>& {
+    if (p.kv_group == 1) return add(t);
+    const std::vector<int64_t> own = batch_offsets(t, nb, p.batch_heads / p.kv_group);
+    std::vector<int64_t> shared(static_cast<size_t>(p.batch_heads));
+    for (int64_t bh = 0; bh < p.batch_heads; ++bh) shared[bh] = own[bh / p.kv_group];
+    offsets.push_back(std::move(shared));
+    return offsets.back();
+  };
   offsets.reserve(12);
   kernels::AttentionProblem<T> pr;
   pr.batch_heads = p.batch_heads;
@@ -109,8 +119,8 @@ kernels::AttentionProblem<T> problem(const Prepared& p, std::vector<std::vector<
   pr.causal = p.causal;
   pr.dropout = p.dropout;
   pr.q = matrix<const T>(p.q, add(p.q));
-  pr.k = matrix<const T>(p.k, add(p.k));
-  pr.v = matrix<const T>(p.v, add(p.v));
+  pr.k = matrix<const T>(p.k, add_shared(p.k));
+  pr.v = matrix<const T>(p.v, add_shared(p.v));
   if (p.mask.defined()) pr.mask = matrix<const T>(p.mask, add(p.mask));
   return pr;
 }
@@ -150,13 +160,24 @@ struct ScaledDotProductAttentionBackward : autograd::Node {
     Tensor o = out.get(), log_sum_exp = lse.get();
     Tensor dout = with_unit_column_stride(grads[0]);
     Tensor dq, dk, dv, dmask;
+    // Grouped-query attention: each query head's key / value gradients first, summed over the group at the end.
+    Shape kv_grad_shape = p.batch;
+    kv_grad_shape.push_back(p.S);
     if (next_edges.size() > 3 && next_edges[3].fn) {
       Shape full = p.batch;
       full.push_back(p.T);
       full.push_back(p.S);
       dmask = zeros(full, p.q.dtype());
     }
-    if (Tensor joined = joined_parts({p.q, p.k, p.v}, 0); joined.defined()) {
+    const bool grouped = p.kv_group > 1;
+    if (grouped) {
+      dq = empty_attention_layout(p.q.shape(), is_heads_inner(p.q), p.q.dtype());
+      Shape dk_shape = kv_grad_shape, dv_shape = kv_grad_shape;
+      dk_shape.push_back(p.D);
+      dv_shape.push_back(p.Dv);
+      dk = empty(dk_shape, p.q.dtype());
+      dv = empty(dv_shape, p.q.dtype());
+    } else if (Tensor joined = joined_parts({p.q, p.k, p.v}, 0); joined.defined()) {
       // q, k, v split from one projection (unbind of (..., 3, H, D)): their gradients take the same places in one
       // buffer, so the unbind's backward joins them without a copy.
       Tensor buffer = empty({joined.numel()}, p.q.dtype());
@@ -191,13 +212,26 @@ struct ScaledDotProductAttentionBackward : autograd::Node {
       kernels::reference_attention_backward(pr);
     });
     if (dmask.defined()) dmask = to_dtype(sum_to(dmask, mask_shape), mask_dtype);
+    if (grouped) {
+      dk = sum_group(dk, p.kv_group);
+      dv = sum_group(dv, p.kv_group);
+    }
     return {dq, dk, dv, dmask};
+  }
+
+  // (..., H * group, S, E) -> (..., H, S, E): the sum over each group of consecutive heads.
+  static Tensor sum_group(const Tensor& g, int64_t group) {
+    Shape grouped = g.shape();
+    const size_t heads = grouped.size() - 3;
+    grouped[heads] /= group;
+    grouped.insert(grouped.begin() + static_cast<int64_t>(heads) + 1, group);
+    return sum(reshape(g, grouped), {static_cast<int64_t>(heads) + 1}, false);
   }
 };
 
 // Validates the arguments and brings them into the kernels' form.
 Prepared prepare(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& attn_mask,
-                 double dropout_p, bool is_causal, std::optional<double> scale) {
+                 double dropout_p, bool is_causal, std::optional<double> scale, bool enable_gqa) {
   EMBER_CHECK(query.defined() && key.defined() && value.defined(), TypeError, kOp,
               ": query, key and value must be tensors");
   EMBER_CHECK(query.dim() >= 2 && key.dim() >= 2 && value.dim() >= 2, ValueError, kOp,
@@ -207,10 +241,24 @@ Prepared prepare(const Tensor& query, const Tensor& key, const Tensor& value, co
               kOp, ": query, key and value must have the same floating dtype, got ", dtype_name(query.dtype()), ", ",
               dtype_name(key.dtype()), ", ", dtype_name(value.dtype()));
   const Shape batch(query.shape().begin(), query.shape().end() - 2);
-  EMBER_CHECK(Shape(key.shape().begin(), key.shape().end() - 2) == batch &&
-                  Shape(value.shape().begin(), value.shape().end() - 2) == batch,
+  Shape kv_batch = batch;
+  int64_t kv_group = 1;
+  if (enable_gqa) {
+    EMBER_CHECK(query.dim() >= 3 && key.dim() == query.dim() && value.dim() == query.dim(), ValueError, kOp,
+                ": enable_gqa needs (..., heads, L, E) query, key and value of one rank, got query ",
+                shape_str(query.shape()), ", key ", shape_str(key.shape()), ", value ", shape_str(value.shape()));
+    const int64_t heads = query.size(-3), kv_heads = key.size(-3);
+    EMBER_CHECK(kv_heads > 0 && value.size(-3) == kv_heads && heads % kv_heads == 0, ValueError, kOp,
+                ": with enable_gqa, key and value need the same number of heads, dividing query's ", heads,
+                "; got key ", shape_str(key.shape()), ", value ", shape_str(value.shape()));
+    kv_group = heads / kv_heads;
+    kv_batch.back() = kv_heads;
+  }
+  EMBER_CHECK(Shape(key.shape().begin(), key.shape().end() - 2) == kv_batch &&
+                  Shape(value.shape().begin(), value.shape().end() - 2) == kv_batch,
               ValueError, kOp, ": batch dimensions of query ", shape_str(query.shape()), ", key ",
-              shape_str(key.shape()), " and value ", shape_str(value.shape()), " must match");
+              shape_str(key.shape()), " and value ", shape_str(value.shape()), " must match",
+              enable_gqa ? " (but for the heads)" : "");
   EMBER_CHECK(query.size(-1) == key.size(-1), ValueError, kOp, ": query and key must have the same head dim, got ",
               query.size(-1), " and ", key.size(-1));
   EMBER_CHECK(key.size(-2) == value.size(-2), ValueError, kOp,
@@ -220,6 +268,7 @@ Prepared prepare(const Tensor& query, const Tensor& key, const Tensor& value, co
               ": explicit attn_mask should not be set when is_causal=True");
   Prepared p;
   p.batch = batch;
+  p.kv_group = kv_group;
   for (int64_t s : batch) p.batch_heads *= s;
   p.T = query.size(-2);
   p.S = key.size(-2);
@@ -256,8 +305,9 @@ Prepared prepare(const Tensor& query, const Tensor& key, const Tensor& value, co
 }
 
 Tensor attention(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& attn_mask,
-                 double dropout_p, bool is_causal, std::optional<double> scale, const std::string& implementation) {
-  Prepared p = prepare(query, key, value, attn_mask, dropout_p, is_causal, scale);
+                 double dropout_p, bool is_causal, std::optional<double> scale, bool enable_gqa,
+                 const std::string& implementation) {
+  Prepared p = prepare(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa);
   p.impl = implementation_named(implementation, query.dtype());
   if (p.D == 0) p.impl.table = nullptr;   // empty dot products: the reference handles them
   const uint64_t draws = static_cast<uint64_t>(p.batch_heads * p.T * p.S);
@@ -289,14 +339,14 @@ Tensor attention(const Tensor& query, const Tensor& key, const Tensor& value, co
 
 Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
                                     const Tensor& attn_mask, double dropout_p, bool is_causal,
-                                    std::optional<double> scale) {
-  return attention(query, key, value, attn_mask, dropout_p, is_causal, scale, "");
+                                    std::optional<double> scale, bool enable_gqa) {
+  return attention(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa, "");
 }
 
 Tensor scaled_dot_product_attention_using(const std::string& implementation, const Tensor& query, const Tensor& key,
                                           const Tensor& value, const Tensor& attn_mask, double dropout_p,
-                                          bool is_causal, std::optional<double> scale) {
-  return attention(query, key, value, attn_mask, dropout_p, is_causal, scale, implementation);
+                                          bool is_causal, std::optional<double> scale, bool enable_gqa) {
+  return attention(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa, implementation);
 }
 
 }  // namespace ember

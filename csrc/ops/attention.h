@@ -10,6 +10,6 @@ namespace ember {
 
 Tensor scaled_dot_product_attention_using(const std::string& implementation, const Tensor& query, const Tensor& key,
                                           const Tensor& value, const Tensor& attn_mask, double dropout_p,
-                                          bool is_causal, std::optional<double> scale);
+                                          bool is_causal, std::optional<double> scale, bool enable_gqa = false);
 
 }  // namespace ember

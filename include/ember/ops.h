@@ -188,10 +188,11 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
 Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx = std::nullopt);
 // pad = (last_left, last_right, second_last_left, ...) as torch.nn.functional.pad; negative values crop.
 Tensor constant_pad(const Tensor& x, const std::vector<int64_t>& pad, double value = 0.0);
-// ---- attention (attention.cpp): fused, PyTorch semantics; attn_mask bool (true = attend) or additive float
+// ---- attention (attention.cpp): fused, PyTorch semantics; attn_mask bool (true = attend) or additive float;
+// enable_gqa: key / value may have fewer heads (dim -3) than query, each shared by consecutive query heads
 Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
                                     const Tensor& attn_mask = Tensor(), double dropout_p = 0.0, bool is_causal = false,
-                                    std::optional<double> scale = std::nullopt);
+                                    std::optional<double> scale = std::nullopt, bool enable_gqa = false);
 
 // ---- operators for C++ users
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

@@ -17,7 +17,7 @@ IMPLEMENTATIONS = LEVELS + ["reference"]
 def sdpa_using(implementation, q, k, v, **kwargs):
     return ember._C._scaled_dot_product_attention_using(implementation, q, k, v, kwargs.get("attn_mask"),
                                                         kwargs.get("dropout_p", 0.0), kwargs.get("is_causal", False),
-                                                        kwargs.get("scale"))
+                                                        kwargs.get("scale"), kwargs.get("enable_gqa", False))
 
 
 def leaf(array):
@@ -296,9 +296,13 @@ def test_no_grad_and_zero_sizes():
         assert (q.grad.numpy() == 0).all(), implementation
 
 
-@pytest.mark.parametrize("shapes,causal,mask", [((2, 8, 2, 5, 7), False, None), ((2, 8, 2, 9, 9), True, None),
-                                                 ((1, 6, 3, 4, 6), False, "bool"), ((4, 1, 6, 5), False, "float")])
-def test_grouped_query_attention_matches_torch(shapes, causal, mask):
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("shapes,causal,mask", [((2, 8, 2, 5, 7), False, None), ((2, 8, 2, 19, 19), True, None),
+                                                 ((1, 6, 3, 4, 6), False, "bool"), ((4, 1, 6, 5), False, "float"),
+                                                 ((2, 8, 2, 1, 40), False, None)])
+def test_grouped_query_attention_matches_torch(implementation, shapes, causal, mask):
+    """Key / value heads shared by groups of query heads read in place (no repeated copies); their gradients sum
+    over the group. Tiles, the few-query path and the reference."""
     torch.manual_seed(3)
     if len(shapes) == 5:
         B, Hq, Hkv, T, S = shapes
@@ -316,7 +320,7 @@ def test_grouped_query_attention_matches_torch(shapes, causal, mask):
     want = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=causal,
                                                             enable_gqa=True)
     eq, ek, ev = (leaf(x.detach().numpy()) for x in (q, k, v))
-    got = scaled_dot_product_attention(eq, ek, ev, attn_mask=to_ember(attn_mask), is_causal=causal, enable_gqa=True)
+    got = sdpa_using(implementation, eq, ek, ev, attn_mask=to_ember(attn_mask), is_causal=causal, enable_gqa=True)
     np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-4, atol=1e-5)
     g = torch.randn(want.shape)
     want.backward(g)

@@ -20,28 +20,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     attention). Rows with every key masked give zeros, as PyTorch's CPU kernels. A float attn_mask that requires
     grad (a learned attention bias) gets the scores' gradient, summed over the dims it broadcasts along.
     """
-    if enable_gqa:
-        key, value = _repeat_kv_heads(query, key, value)
-    return _C.scaled_dot_product_attention(query, key, value, attn_mask, float(dropout_p), bool(is_causal), scale)
-
-
-def _repeat_kv_heads(query, key, value):
-    """Grouped-query attention: key and value (..., Hkv, S, D) with Hkv dividing query's Hq heads, each shared by
-    Hq / Hkv consecutive query heads (PyTorch's enable_gqa), repeated to Hq heads; their gradients sum back."""
-    for name, x in (("query", query), ("key", key), ("value", value)):
-        if not isinstance(x, Tensor) or x.ndim < 3:
-            raise ValueError(f"scaled_dot_product_attention: enable_gqa needs (..., heads, L, E) tensors, got "
-                             f"{name} {tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
-    heads, kv_heads = query.shape[-3], key.shape[-3]
-    if value.shape[-3] != kv_heads or heads % kv_heads != 0:
-        raise ValueError(f"scaled_dot_product_attention: with enable_gqa, key and value need the same number of "
-                         f"heads, dividing query's {heads}; got key {tuple(key.shape)}, value {tuple(value.shape)}")
-    group = heads // kv_heads
-    if group == 1:
-        return key, value
-    return tuple(x.unsqueeze(-3).expand(*x.shape[:-2], group, *x.shape[-2:]).reshape(*x.shape[:-3], heads,
-                                                                                     *x.shape[-2:])
-                 for x in (key, value))
+    return _C.scaled_dot_product_attention(query, key, value, attn_mask, float(dropout_p), bool(is_causal), scale,
+                                           bool(enable_gqa))
 
 
 def _check_mask_dtype(mask, name):
