@@ -160,9 +160,6 @@ struct ScaledDotProductAttentionBackward : autograd::Node {
     Tensor o = out.get(), log_sum_exp = lse.get();
     Tensor dout = with_unit_column_stride(grads[0]);
     Tensor dq, dk, dv, dmask;
-    // Grouped-query attention: each query head's key / value gradients first, summed over the group at the end.
-    Shape kv_grad_shape = p.batch;
-    kv_grad_shape.push_back(p.S);
     if (next_edges.size() > 3 && next_edges[3].fn) {
       Shape full = p.batch;
       full.push_back(p.T);
@@ -171,8 +168,11 @@ struct ScaledDotProductAttentionBackward : autograd::Node {
     }
     const bool grouped = p.kv_group > 1;
     if (grouped) {
+      // Grouped-query attention: each query head's key / value gradients, summed over the group at the end.
       dq = empty_attention_layout(p.q.shape(), is_heads_inner(p.q), p.q.dtype());
-      Shape dk_shape = kv_grad_shape, dv_shape = kv_grad_shape;
+      Shape dk_shape = p.batch;
+      dk_shape.push_back(p.S);
+      Shape dv_shape = dk_shape;
       dk_shape.push_back(p.D);
       dv_shape.push_back(p.Dv);
       dk = empty(dk_shape, p.q.dtype());
