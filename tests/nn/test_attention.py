@@ -299,6 +299,7 @@ def test_no_grad_and_zero_sizes():
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @pytest.mark.parametrize("shapes,causal,mask", [((2, 8, 2, 5, 7), False, None), ((2, 8, 2, 19, 19), True, None),
                                                  ((1, 6, 3, 4, 6), False, "bool"), ((4, 1, 6, 5), False, "float"),
+                                                 ((4, 3, 1, 19, 19), False, None),
                                                  ((2, 8, 2, 1, 40), False, None)])
 def test_grouped_query_attention_matches_torch(implementation, shapes, causal, mask):
     """Key / value heads shared by groups of query heads read in place (no repeated copies); their gradients sum

@@ -50,13 +50,17 @@ struct TileScratch {
   float *p, *ds, *keep;
 };
 
-void prepare(const BackwardPlan& plan, int64_t bh, const Packs& packs) {
+// The packs of pair bh; those of K and V only when `with_kv` (they still hold the previous pair's, the same
+// key / value head under grouped-query attention, otherwise).
+void prepare(const BackwardPlan& plan, int64_t bh, const Packs& packs, bool with_kv = true) {
   const AttentionProblem<float>& pr = plan.pr;
   const SgemmConfig& cfg = plan.table.sgemm;
   const float scale = static_cast<float>(pr.scale);
-  flash::pack_transposed(plan.table, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, scale, packs.kt);
-  flash::pack_transposed(plan.table, pr.v.of(bh), pr.v.row_stride, pr.S, pr.Dv, 1.0f, packs.vt);
-  flash::pack_direct(plan.table, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, scale, packs.k);
+  if (with_kv) {
+    flash::pack_transposed(plan.table, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, scale, packs.kt);
+    flash::pack_transposed(plan.table, pr.v.of(bh), pr.v.row_stride, pr.S, pr.Dv, 1.0f, packs.vt);
+    flash::pack_direct(plan.table, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, scale, packs.k);
+  }
   flash::pack_direct(plan.table, pr.q.of(bh), pr.q.row_stride, pr.T, pr.D, scale, packs.q);
   flash::pack_direct(plan.table, pr.dout.of(bh), pr.dout.row_stride, pr.T, pr.Dv, 1.0f, packs.dout);
   if (plan.packed_a()) {
@@ -219,7 +223,7 @@ void flash_attention_backward(const Table& table, const AttentionProblem<float>&
       const Packs packs(plan, flash::thread_scratch(flash::kPackSlot, pack_size));
       TileScratch s(tile);
       for (int64_t bh = begin; bh < end; ++bh) {
-        prepare(plan, bh, packs);
+        prepare(plan, bh, packs, bh == begin || pr.k.of(bh) != pr.k.of(bh - 1) || pr.v.of(bh) != pr.v.of(bh - 1));
         if (S == 0) zero_rows(pr.dq.of(bh), T, pr.D, pr.dq.row_stride);
         Prefetcher next(flash::kPrefetchBytes);   // what the next pair's prepare() reads, while this one computes
         if (bh + 1 < end) {

@@ -154,7 +154,8 @@ void flash_attention_forward(const Table& table, const AttentionProblem<float>& 
     parallel_for(BH, grain_for(block_flops * q_blocks), [&](int64_t begin, int64_t end) {
       float* packs = flash::thread_scratch(flash::kPackSlot, pack_size);
       for (int64_t bh = begin; bh < end; ++bh) {
-        pack_kv(plan, bh, packs);
+        // Consecutive query heads of one key / value head (grouped-query attention) share its packs.
+        if (bh == begin || pr.k.of(bh) != pr.k.of(bh - 1) || pr.v.of(bh) != pr.v.of(bh - 1)) pack_kv(plan, bh, packs);
         Prefetcher next(flash::kPrefetchBytes);   // the inputs of the next pair, while this one computes
         if (bh + 1 < end) {
           next.add(pr.k.of(bh + 1), pr.k.row_stride, pr.S, pr.D);
