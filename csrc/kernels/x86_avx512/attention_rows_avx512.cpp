@@ -86,16 +86,6 @@ struct Rows {
   static void scale(float* x, int n, float factor) { scale_row(x, n, factor); }
 };
 
-void softmax_step(float* scores, int64_t ld, const float* mask, int64_t ld_mask, int rows, int cols,
-                  int64_t causal_diagonal, float* row_max, float* row_sum, float* out, int64_t ld_out, int out_cols) {
-  softmax_step_rows<Rows>(scores, ld, mask, ld_mask, rows, cols, causal_diagonal, row_max, row_sum, out, ld_out,
-                          out_cols);
-}
-
-void normalize_rows(float* out, int64_t ld_out, int rows, int out_cols, const float* row_sum) {
-  normalize_rows_with<Rows>(out, ld_out, rows, out_cols, row_sum);
-}
-
 // The few-query primitives' vector traits (simd_rows.h): 16 of the 32 zmm registers for accumulators.
 struct Zmm {
   using reg = __m512;
@@ -134,8 +124,8 @@ void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, 
 }  // namespace
 
 void fill_attention(Table& t) {
-  t.attention.softmax_step = softmax_step;
-  t.attention.normalize_rows = normalize_rows;
+  t.attention.softmax_step = softmax_step_rows<Rows>;
+  t.attention.normalize_rows = normalize_rows_with<Rows>;
   t.attention.scores_rows = scores_rows<Zmm>;
   t.attention.weighted_sums = weighted_sums<Zmm>;
   t.attention.softmax_grad = softmax_grad;
