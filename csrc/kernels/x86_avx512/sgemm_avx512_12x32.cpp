@@ -25,7 +25,7 @@ constexpr int kMR = 12, kNR = 32;
 
 // C tile = act(alpha * acc + beta * C + bias) for the valid m x n part (fully unrolled: constant indices).
 template <int NV>
-inline void store_tile(const SgemmTile& t, __m512 (&acc)[kMR][NV]) {
+__attribute__((always_inline)) inline void store_tile(const SgemmTile& t, __m512 (&acc)[kMR][NV]) {
   if (t.m == kMR && t.n == 16 * NV && t.alpha == 1.0f && !t.bias && t.act == GemmActivation::None && !t.pre &&
       (t.beta == 0.0f || t.beta == 1.0f)) {
     // The common full tile, C = acc or C += acc: no per-element conditions (short-k tiles are store-bound).
