@@ -101,9 +101,15 @@ inline float tile_row_exp(float* s, int n, int cols, float new_max) {
     const __m256i k = tail_mask(n - c);
     __m256 p = _mm256_and_ps(_mm256_castsi256_ps(k), exp_ps(_mm256_sub_ps(_mm256_maskload_ps(s + c, k), shift)));
     vsum = _mm256_add_ps(vsum, p);
-    _mm256_maskstore_ps(s + c, k, p);
+    if (c + 8 <= cols) {   // lanes past n are 0: store them whole (a masked store is microcoded on AMD Zen)
+      _mm256_storeu_ps(s + c, p);
+      c += 8;
+    } else {
+      _mm256_maskstore_ps(s + c, k, p);
+      c = n;
+    }
   }
-  for (int j = n; j < cols; ++j) s[j] = 0.0f;
+  for (; c < cols; ++c) s[c] = 0.0f;
   return horizontal_sum(vsum);
 }
 
@@ -136,16 +142,34 @@ void softmax_grad(float* scores, float* dscores, int64_t ld, const float* mask, 
     const float* m = mask ? mask + r * ld_mask : nullptr;
     const int n = attention_valid_cols(r, cols, causal_diagonal);
     const __m256 shift = _mm256_set1_ps(lse[r]), d = _mm256_set1_ps(delta[r]);
-    for (int c = 0; c < n; c += 8) {
+    int c = 0;
+    for (; c + 8 <= n; c += 8) {
+      __m256 x = _mm256_loadu_ps(s + c);
+      if (m) x = _mm256_add_ps(x, _mm256_loadu_ps(m + c));
+      const __m256 p = exp_ps(_mm256_sub_ps(x, shift));
+      _mm256_storeu_ps(s + c, p);
+      _mm256_storeu_ps(ds + c, _mm256_mul_ps(p, _mm256_sub_ps(_mm256_loadu_ps(ds + c), d)));
+    }
+    if (c < n) {
+      // The tail: lanes past n become 0, stored whole while they stay inside the tile's cols (a masked store is
+      // microcoded on AMD Zen).
       const __m256i k = tail_mask(n - c);
       __m256 x = _mm256_maskload_ps(s + c, k);
       if (m) x = _mm256_add_ps(x, _mm256_maskload_ps(m + c, k));
-      const __m256 p = exp_ps(_mm256_sub_ps(x, shift));
-      const __m256 dp = _mm256_maskload_ps(ds + c, k);
-      _mm256_maskstore_ps(s + c, k, p);
-      _mm256_maskstore_ps(ds + c, k, _mm256_mul_ps(p, _mm256_sub_ps(dp, d)));
+      const __m256 keep = _mm256_castsi256_ps(k);
+      const __m256 p = _mm256_and_ps(keep, exp_ps(_mm256_sub_ps(x, shift)));
+      const __m256 g = _mm256_and_ps(keep, _mm256_mul_ps(p, _mm256_sub_ps(_mm256_maskload_ps(ds + c, k), d)));
+      if (c + 8 <= cols) {
+        _mm256_storeu_ps(s + c, p);
+        _mm256_storeu_ps(ds + c, g);
+        c += 8;
+      } else {
+        _mm256_maskstore_ps(s + c, k, p);
+        _mm256_maskstore_ps(ds + c, k, g);
+        c = n;
+      }
     }
-    for (int c = n; c < cols; ++c) s[c] = ds[c] = 0.0f;
+    for (; c < cols; ++c) s[c] = ds[c] = 0.0f;
   }
 }
 
