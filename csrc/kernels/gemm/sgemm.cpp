@@ -200,6 +200,18 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
         cfg.pack_b_row_major(b, p.rsB, kc, nc, first_packed, slivers, 1.0f, packed_b);
       else
         pack_b_slivers(b, p.rsB, p.csB, kc, nc, NR, first_packed, slivers, packed_b);
+      // Likewise the next K block's B panel, spread over all of this K block's tiles (GEMM time of the char-GPT
+      // step -3% more, median of 7 interleaved pairs, 1 thread, Zen 3).
+      Prefetcher next_b(std::numeric_limits<int64_t>::max());
+      int64_t next_b_lines = 0;
+      if (pc + KC < p.K) {
+        const int64_t nk = std::min(KC, p.K - pc - KC);
+        const float* next = b + KC * p.rsB;
+        if (p.rsB == 1) next_b.add(next, p.csB, nc, nk);
+        else if (p.csB == 1) next_b.add(next, p.rsB, nk, nc);
+        const int64_t lines = p.rsB == 1 ? nc * ceil_div(nk, 16) : nk * ceil_div(nc, 16);
+        next_b_lines = ceil_div(lines, slivers * ceil_div(m_end - m_begin, MR)) + 1;
+      }
       for (int64_t ic = m_begin; ic < m_end; ic += MC) {
         if (watch.fired()) return;
         const int64_t mc = std::min(MC, m_end - ic);
@@ -249,6 +261,7 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
           }
           cfg.kernel(t);
           next_a.step(prefetch_lines);
+          next_b.step(next_b_lines);
         };
         if (rows_outer) {
           for (int64_t ir = 0; ir < mc; ir += MR)
