@@ -15,6 +15,9 @@ def test_tile_epilogue_is_inlined():
     if nm is None:
         pytest.skip("nm (binutils) not installed")
     library = next(pathlib.Path(ember.get_library_dir()).glob("libember.*"))
-    symbols = subprocess.run([nm, "-C", str(library)], capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run([nm, "-C", str(library)], capture_output=True, text=True)
+    if "no symbols" in listing.stderr:
+        pytest.skip("libember is stripped (pyproject.toml keeps its symbols: install.strip = false)")
+    symbols = listing.stdout
     assert "tile_kernel" in symbols, "the micro-kernels' symbols are not visible to nm; this guard checks nothing"
     assert [line for line in symbols.splitlines() if "store_tile" in line] == []

@@ -200,8 +200,9 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
         cfg.pack_b_row_major(b, p.rsB, kc, nc, first_packed, slivers, 1.0f, packed_b);
       else
         pack_b_slivers(b, p.rsB, p.csB, kc, nc, NR, first_packed, slivers, packed_b);
-      // Likewise the next K block's B panel, spread over all of this K block's tiles (GEMM time of the char-GPT
-      // step -3% more, median of 7 interleaved pairs, 1 thread, Zen 3).
+      // The next K block's B panel streams toward the L2 while this K block computes, a few lines after each of
+      // its tiles, so its pack reads cache instead of memory (char-GPT step GEMM time -3%, median of 7
+      // interleaved pairs, 1 thread, Zen 3); the next A block likewise, below.
       Prefetcher next_b(std::numeric_limits<int64_t>::max());
       int64_t next_b_lines = 0;
       if (pc + KC < p.K) {
@@ -215,9 +216,8 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
       for (int64_t ic = m_begin; ic < m_end; ic += MC) {
         if (watch.fired()) return;
         const int64_t mc = std::min(MC, m_end - ic);
-        // The next A block to pack (the next rows, else the next K block's first rows) streams toward the L2 a
-        // few lines after each tile, so its pack reads cache instead of waiting on memory (packing share of the
-        // char-GPT step's GEMM time 7.9-8.5% -> 5.5-6.2%, GEMM time -2.5 to -9%, 1 thread, Zen 3).
+        // The next A block to pack (the next rows, else the next K block's first rows), over this block's tiles
+        // (packing share of the char-GPT step's GEMM time 7.9-8.5% -> 5.5-6.2%, GEMM time -2.5 to -9%).
         Prefetcher next_a(std::numeric_limits<int64_t>::max());
         int64_t prefetch_lines = 0;
         if (pack) {
