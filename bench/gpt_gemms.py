@@ -14,17 +14,17 @@ TOKENS = 16 * 128
 LAYERS = [("qkv", 256, 768), ("proj", 256, 256), ("ffn1", 256, 1024), ("ffn2", 1024, 256)]
 
 
-def cases(rng):
-    """(name, flops, ember thunk, torch thunk, check) per GEMM; operands as the layer holds them."""
-    for layer, d_in, d_out in LAYERS:
-        x, w, dy = (rng.standard_normal(shape, dtype=np.float32)
-                    for shape in ((TOKENS, d_in), (d_out, d_in), (TOKENS, d_out)))
-        ex, ew, edy = (ember.from_numpy(a) for a in (x, w, dy))
-        tx, tw, tdy = (torch.from_numpy(a) for a in (x, w, dy))
-        flops = 2.0 * TOKENS * d_in * d_out
-        yield (f"{layer} forward   X W^T", flops, lambda: ex @ ew.T, lambda: tx @ tw.t(), x @ w.T)
-        yield (f"{layer} input grad dY W", flops, lambda: edy @ ew, lambda: tdy @ tw, dy @ w)
-        yield (f"{layer} weight grad dY^T X", flops, lambda: edy.T @ ex, lambda: tdy.t() @ tx, dy.T @ x)
+def layer_cases(rng, layer, d_in, d_out):
+    """(name, flops, ember thunk, torch thunk, expected) for one Linear's three GEMMs, operands as the layer holds
+    them."""
+    shapes = ((TOKENS, d_in), (d_out, d_in), (TOKENS, d_out))
+    x, w, dy = (rng.standard_normal(shape, dtype=np.float32) for shape in shapes)
+    ex, ew, edy = (ember.from_numpy(a) for a in (x, w, dy))
+    tx, tw, tdy = (torch.from_numpy(a) for a in (x, w, dy))
+    flops = 2.0 * TOKENS * d_in * d_out
+    return [(f"{layer} forward   X W^T", flops, lambda: ex @ ew.T, lambda: tx @ tw.t(), x @ w.T),
+            (f"{layer} input grad dY W", flops, lambda: edy @ ew, lambda: tdy @ tw, dy @ w),
+            (f"{layer} weight grad dY^T X", flops, lambda: edy.T @ ex, lambda: tdy.t() @ tx, dy.T @ x)]
 
 
 def main():
@@ -37,7 +37,8 @@ def main():
     peak = max(ember._C._fma_peak_gflops(args.threads) for _ in range(3))
     print(f"threads {args.threads}, ember isa {ember._C.isa()}, FMA peak {peak:.0f} GFLOP/s, torch {torch.__version__}")
     total_e = total_t = 0.0
-    for name, flops, run_ember, run_torch, expected in cases(np.random.default_rng(0)):
+    rng = np.random.default_rng(0)
+    for name, flops, run_ember, run_torch, expected in (case for layer in LAYERS for case in layer_cases(rng, *layer)):
         for got in (run_ember().numpy(), run_torch().numpy()):   # validate before timing
             scale = np.abs(expected).max()
             assert np.abs(got - expected).max() <= 1e-4 * scale, f"{name}: wrong result"
