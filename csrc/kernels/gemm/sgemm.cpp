@@ -143,6 +143,15 @@ struct Workspace {
   float* packed_b(int tid) const { return packed_a(tid) + a_floats; }
 };
 
+// Queues the (rows, cols) block at x (strides rs, cs; one of them 1) on pf, to be fetched over `tiles` tiles:
+// returns the cache lines to prefetch after each tile.
+int64_t queue_block(Prefetcher& pf, const float* x, int64_t rs, int64_t cs, int64_t rows, int64_t cols, int64_t tiles) {
+  if (cs == 1) pf.add(x, rs, rows, cols);
+  else if (rs == 1) pf.add(x, cs, cols, rows);
+  const int64_t lines = cs == 1 ? rows * ceil_div(cols, 16) : cols * ceil_div(rows, 16);
+  return ceil_div(lines, tiles) + 1;
+}
+
 // One thread's block of C: rows [m_begin, m_end) x columns [n_begin, n_end), through the five loops.
 void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threads_m, const Workspace& ws, int tid,
                 int nthreads) {
@@ -205,14 +214,9 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
       // interleaved pairs, 1 thread, Zen 3); the next A block likewise, below.
       Prefetcher next_b(std::numeric_limits<int64_t>::max());
       int64_t next_b_lines = 0;
-      if (pc + KC < p.K) {
-        const int64_t nk = std::min(KC, p.K - pc - KC);
-        const float* next = b + KC * p.rsB;
-        if (p.rsB == 1) next_b.add(next, p.csB, nc, nk);
-        else if (p.csB == 1) next_b.add(next, p.rsB, nk, nc);
-        const int64_t lines = p.rsB == 1 ? nc * ceil_div(nk, 16) : nk * ceil_div(nc, 16);
-        next_b_lines = ceil_div(lines, slivers * ceil_div(m_end - m_begin, MR)) + 1;
-      }
+      if (pc + KC < p.K)
+        next_b_lines = queue_block(next_b, b + KC * p.rsB, p.rsB, p.csB, std::min(KC, p.K - pc - KC), nc,
+                                   slivers * ceil_div(m_end - m_begin, MR));
       for (int64_t ic = m_begin; ic < m_end; ic += MC) {
         if (watch.fired()) return;
         const int64_t mc = std::min(MC, m_end - ic);
@@ -223,14 +227,9 @@ void run_thread(const Problem& p, const SgemmConfig& cfg, bool pack_a, int threa
         if (pack) {
           const bool more_rows = ic + MC < m_end;
           const int64_t ni = more_rows ? ic + MC : m_begin, np = more_rows ? pc : pc + KC;
-          if (np < p.K) {
-            const int64_t nm = std::min(MC, m_end - ni), nk = std::min(KC, p.K - np);
-            const float* a = p.A + ni * p.rsA + np * p.csA;
-            if (p.csA == 1) next_a.add(a, p.rsA, nm, nk);
-            else if (p.rsA == 1) next_a.add(a, p.csA, nk, nm);
-            const int64_t lines = p.csA == 1 ? nm * ceil_div(nk, 16) : nk * ceil_div(nm, 16);
-            prefetch_lines = ceil_div(lines, slivers * ceil_div(mc, MR)) + 1;
-          }
+          if (np < p.K)
+            prefetch_lines = queue_block(next_a, p.A + ni * p.rsA + np * p.csA, p.rsA, p.csA,
+                                         std::min(MC, m_end - ni), std::min(KC, p.K - np), slivers * ceil_div(mc, MR));
         }
         if (pack) {
           const float* a = p.A + ic * p.rsA + pc * p.csA;
