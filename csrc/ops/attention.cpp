@@ -2,9 +2,11 @@
 // float32 runs the flash kernels (kernels/attention/), float64 the row-at-a-time reference. The forward saves
 // q, k, v, the mask, the output and the log-sum-exp; dropout draws come from a counter range of the global
 // generator reserved at forward time, so the backward regenerates the same mask. A floating attn_mask that
-// requires grad (a learned attention bias) gets the scores' gradient, summed over the dims it broadcast along.
+// requires grad (a learned attention bias) gets the scores' gradient, summed over the dims it broadcast along
+// (chunk by chunk of the batch).
 #include "ops/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -140,6 +142,68 @@ void run_forward(const Prepared& p, const Tensor& out, const Tensor& lse) {
   });
 }
 
+// Runs the backward kernels (flash for float32 with a table, else the reference).
+template <typename T>
+void run_backward(const Prepared& p, const kernels::AttentionProblem<T>& pr) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (p.impl.table) return kernels::flash_attention_backward(*p.impl.table, pr);
+  }
+  kernels::reference_attention_backward(pr);
+}
+
+// The gradient of a learned additive mask is dL/dscores (batch..., T, S) summed over the dims the mask broadcasts
+// along. It is built in chunks of the first batch dim of about this many elements, each summed as soon as it is
+// written, so a bias shared by the batch costs a chunk, not B x H x T x S (32 x 8 heads x 512^2: 268 MB).
+constexpr int64_t kMaskGradChunkElements = int64_t{1} << 20;
+
+// The backward over pairs [first, first + count) of pr (whole indices of the first batch dim), writing their
+// dL/dscores into `scores_grad` (count pairs of (T, S)).
+template <typename T>
+void run_backward_pairs(const Prepared& p, kernels::AttentionProblem<T> pr, int64_t first, int64_t count,
+                        const Tensor& scores_grad, const std::vector<int64_t>& scores_grad_offsets) {
+  for (kernels::BatchedMatrix<const T>* m : {&pr.q, &pr.k, &pr.v, &pr.mask, &pr.out_const, &pr.dout})
+    if (m->data) m->offsets += first;
+  for (kernels::BatchedMatrix<T>* m : {&pr.dq, &pr.dk, &pr.dv}) m->offsets += first;
+  pr.batch_heads = count;
+  pr.lse += first * p.T;
+  pr.dropout.first += static_cast<uint64_t>(first * p.T * p.S);   // draw (bh, i, j) keeps its global counter
+  pr.dmask = matrix<T>(scores_grad, scores_grad_offsets);
+  run_backward(p, pr);
+}
+
+// The backward of pr with the gradient of the mask (of shape mask_shape, in the query's dtype).
+template <typename T>
+Tensor backward_with_mask_gradient(const Prepared& p, const kernels::AttentionProblem<T>& pr, const Shape& mask_shape) {
+  const int64_t nb = static_cast<int64_t>(p.batch.size());
+  const int64_t outer = nb > 0 ? p.batch[0] : 1, pairs_per_index = outer > 0 ? p.batch_heads / outer : 0;
+  const int64_t steps = std::max<int64_t>(outer, 1);   // an empty batch still runs once (zero pairs)
+  const int64_t chunk =
+      std::clamp<int64_t>(kMaskGradChunkElements / std::max<int64_t>(pairs_per_index * p.T * p.S, 1), 1, steps);
+  // The mask's shape with leading 1s up to the scores' rank; its first dim is 1 (broadcast: chunks add up) or
+  // the batch's (chunks fill their own rows).
+  Shape mask_full(static_cast<size_t>(nb + 2) - mask_shape.size(), 1);
+  mask_full.insert(mask_full.end(), mask_shape.begin(), mask_shape.end());
+  const bool shared = nb == 0 || mask_full[0] == 1;
+  Tensor grad = chunk < outer ? zeros(mask_full, p.q.dtype()) : Tensor();
+  for (int64_t b0 = 0; b0 < steps; b0 += chunk) {
+    const int64_t n = std::min(chunk, outer - b0);
+    Shape part_shape = p.batch;
+    part_shape.push_back(p.T);
+    part_shape.push_back(p.S);
+    if (nb > 0) part_shape[0] = n;
+    Tensor part = zeros(part_shape, p.q.dtype());
+    run_backward_pairs(p, pr, b0 * pairs_per_index, n * pairs_per_index, part,
+                       batch_offsets(part, nb, n * pairs_per_index));
+    if (!grad.defined()) return sum_to(part, mask_shape);   // one chunk: the whole gradient
+    Shape part_mask = mask_full;
+    if (!shared) part_mask[0] = n;
+    Tensor summed = sum_to(part, part_mask);
+    if (shared) add_(grad, summed);
+    else copy_into(slice(grad, 0, b0, b0 + n), summed);
+  }
+  return reshape(grad, mask_shape);
+}
+
 struct ScaledDotProductAttentionBackward : autograd::Node {
   Prepared prepared;   // sizes and options; its tensors live in the SavedTensors below
   bool has_mask = false;
@@ -160,12 +224,7 @@ struct ScaledDotProductAttentionBackward : autograd::Node {
     Tensor o = out.get(), log_sum_exp = lse.get();
     Tensor dout = with_unit_column_stride(grads[0]);
     Tensor dq, dk, dv, dmask;
-    if (next_edges.size() > 3 && next_edges[3].fn) {
-      Shape full = p.batch;
-      full.push_back(p.T);
-      full.push_back(p.S);
-      dmask = zeros(full, p.q.dtype());
-    }
+    const bool mask_gradient = next_edges.size() > 3 && next_edges[3].fn;
     const bool grouped = p.kv_group > 1;
     if (grouped) {
       // Grouped-query attention: each query head's key / value gradients, summed over the group at the end.
@@ -204,14 +263,10 @@ struct ScaledDotProductAttentionBackward : autograd::Node {
       pr.dq = matrix<T>(dq, add(dq));
       pr.dk = matrix<T>(dk, add(dk));
       pr.dv = matrix<T>(dv, add(dv));
-      if (dmask.defined()) pr.dmask = matrix<T>(dmask, add(dmask));
       pr.lse = log_sum_exp.data<T>();
-      if constexpr (std::is_same_v<T, float>) {
-        if (p.impl.table) return kernels::flash_attention_backward(*p.impl.table, pr);
-      }
-      kernels::reference_attention_backward(pr);
+      if (mask_gradient) dmask = to_dtype(backward_with_mask_gradient(p, pr, mask_shape), mask_dtype);
+      else run_backward(p, pr);
     });
-    if (dmask.defined()) dmask = to_dtype(sum_to(dmask, mask_shape), mask_dtype);
     if (grouped) {
       dk = sum_group(dk, p.kv_group);
       dv = sum_group(dv, p.kv_group);

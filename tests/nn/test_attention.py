@@ -1,6 +1,7 @@
 # Tests of scaled_dot_product_attention (flash kernels at every ISA level, the reference, float64 gradcheck)
 # against PyTorch: full/causal, bool/float masks, T != S, sizes that cross every tile edge, dropout, errors.
 import math
+import os
 
 import numpy as np
 import pytest
@@ -222,6 +223,82 @@ def test_learned_float_mask_gets_the_scores_gradient_like_torch(implementation, 
     np.testing.assert_allclose(eb.grad.numpy(), want_grad, rtol=1e-4, atol=2e-5)
     for mine, theirs in zip((eq, ek, ev), tensors):
         np.testing.assert_allclose(mine.grad.numpy(), np.nan_to_num(theirs.grad.numpy()), rtol=1e-4, atol=2e-5)
+
+
+# Scores per chunk of the mask gradient (ops/attention.cpp: kMaskGradChunkElements); the shapes below need 2+ chunks.
+MASK_GRAD_CHUNK = 1 << 20
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("shape,mask_shape", [((40, 3, 100, 8), (3, 100, 110)), ((40, 3, 100, 8), (40, 1, 100, 110)),
+                                              ((150, 90, 8), (90, 100))])
+def test_learned_mask_gradient_in_chunks_of_the_batch_like_torch(implementation, shape, mask_shape):
+    """Past MASK_GRAD_CHUNK scores the mask's gradient is summed chunk by chunk along the first batch dim (a bias
+    shared by the batch adds the chunks up, a per-batch one gets each chunk's rows); the sums match torch."""
+    S = mask_shape[-1]
+    assert math.prod(shape[:-1]) * S > MASK_GRAD_CHUNK * 1.2
+    rng = np.random.default_rng(12)
+    q = rng.standard_normal(shape).astype(np.float32)
+    k = rng.standard_normal(shape[:-2] + (S, shape[-1])).astype(np.float32)
+    v = rng.standard_normal(shape[:-2] + (S, 4)).astype(np.float32)
+    bias = rng.standard_normal(mask_shape).astype(np.float32)
+    g = rng.standard_normal(shape[:-1] + (4,)).astype(np.float32)
+    tensors = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in (q, k, v, bias)]
+    torch.nn.functional.scaled_dot_product_attention(*tensors[:3], attn_mask=tensors[3]).backward(
+        torch.tensor(g, dtype=torch.float64))
+    eq, ek, ev, eb = (leaf(x) for x in (q, k, v, bias))
+    sdpa_using(implementation, eq, ek, ev, attn_mask=eb).backward(ember.tensor(g))
+    assert eb.grad.shape == bias.shape
+    np.testing.assert_allclose(eb.grad.numpy(), tensors[3].grad.numpy(), rtol=1e-4, atol=5e-5)
+    for mine, theirs in zip((eq, ek, ev), tensors):
+        np.testing.assert_allclose(mine.grad.numpy(), theirs.grad.numpy(), rtol=1e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_chunked_mask_gradient_keeps_the_dropout_draws(implementation):
+    """The chunks' dropout draws are the forward's: q, k, v gradients equal those of the unchunked backward (the
+    same mask without a gradient)."""
+    rng = np.random.default_rng(13)
+    q, k, v = (rng.standard_normal((40, 3, 100, 8)).astype(np.float32) for _ in range(3))
+    bias = rng.standard_normal((3, 100, 100)).astype(np.float32)
+    grads = []
+    for learned in (False, True):
+        eq, ek, ev = (leaf(x) for x in (q, k, v))
+        eb = ember.tensor(bias, requires_grad=learned)
+        ember.manual_seed(5)
+        sdpa_using(implementation, eq, ek, ev, attn_mask=eb, dropout_p=0.3).sum().backward()
+        grads.append([t.grad.numpy() for t in (eq, ek, ev)])
+    for unchunked, chunked in zip(*grads):
+        np.testing.assert_allclose(chunked, unchunked, rtol=1e-5, atol=1e-6)
+
+
+def peak_resident_growth(fn):
+    """Growth of the process's peak resident set while fn runs (Linux: VmHWM, reset through clear_refs)."""
+    def peak():
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        pytest.skip("cannot reset the peak resident set here")
+    before = peak()
+    fn()
+    return peak() - before
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status") or ember._C.build_info()["sanitize"],
+                    reason="reads the peak RSS from /proc (Linux); ASan's quarantine keeps freed memory")
+def test_a_bias_shared_by_the_batch_gets_its_gradient_without_a_batch_sized_buffer():
+    """256 x 4 heads x 128^2 scores (64 MiB of float32): the shared (4, 128, 128) bias's gradient comes from 4 MiB
+    chunks, not one buffer of every (batch, head)'s scores."""
+    rng = np.random.default_rng(14)
+    q, k, v = (leaf(rng.standard_normal((256, 4, 128, 8)).astype(np.float32)) for _ in range(3))
+    bias = ember.tensor(rng.standard_normal((4, 128, 128)).astype(np.float32), requires_grad=True)
+    scaled_dot_product_attention(q, k, v, attn_mask=bias.detach()).sum().backward()   # warm: outputs, grads, scratch
+    growth = peak_resident_growth(lambda: scaled_dot_product_attention(q, k, v, attn_mask=bias).sum().backward())
+    assert bias.grad.shape == (4, 128, 128)
+    assert growth < 24 << 20, f"peak resident set grew by {growth >> 20} MiB"
 
 
 def test_float64_gradcheck_of_a_learned_mask_and_its_dtype():
