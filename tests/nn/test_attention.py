@@ -744,15 +744,17 @@ def test_transformer_errors_and_mask():
 
 
 def test_results_do_not_depend_on_the_thread_count():
-    # Few (batch, head) pairs take the split schedule (key-block and query-block passes), many the fused one;
-    # both accumulate in the same order, so any thread count gives identical bits.
+    # Fewer (batch, head) pairs than threads take the split schedule (key-block and query-block passes) when it
+    # has the work to spread: one pair of 300 x 290 from 2 threads on, four pairs at 9; otherwise each pair is one
+    # task. Both accumulate in the same order, so any thread count gives identical bits.
     rng = np.random.default_rng(8)
     previous = ember.get_num_threads()
     try:
-        for batch, T in [((1,), 100), ((3, 4), 100), ((4, 4), 270)]:   # 16 pairs: 256-row backward blocks
-            q, k, v, g = random_case(rng, batch, T, 90, 16, 16)
+        for batch, T, S in [((1,), 100, 90), ((3, 4), 100, 90), ((4, 4), 270, 90),   # 16 pairs: 256-row blocks
+                            ((1,), 300, 290), ((2, 2), 300, 290)]:
+            q, k, v, g = random_case(rng, batch, T, S, 16, 16)
             results = []
-            for threads in (1, 2, 3, 9):   # 9: 16 pairs take the split schedule, with the same blocks
+            for threads in (1, 2, 3, 9):
                 ember.set_num_threads(threads)
                 results.append(run_ember(LEVELS[-1], q, k, v, g, is_causal=True))
             for got in results[1:]:

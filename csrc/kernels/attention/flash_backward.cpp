@@ -1,8 +1,9 @@
 // Flash attention backward (float32). Per (batch, head): K^T, V^T, K, Q, dO packed into micro-kernel slivers
 // (the scale folded into K^T, K and Q) and delta = rowsum(dO * O). Per (query block, key block) tile: recompute
 // S = scale Q K^T and dP = dO V^T, P = exp(S - lse), dS = P (dP - delta) (row primitive), then dV += P^T dO,
-// dK += scale dS^T Q, dQ += scale dS K. No atomics: with many (batch, head) pairs each task owns one and does all
-// three; with few, one pass owns key blocks (dK, dV) and a second owns query blocks (dQ).
+// dK += scale dS^T Q, dQ += scale dS K. No atomics: each task owns (batch, head) pairs and does all three, unless
+// that leaves threads idle (fewer pairs than threads): then one pass owns key blocks (dK, dV) and a second owns
+// query blocks (dQ).
 #include <algorithm>
 
 #include "ember/threads.h"
@@ -217,8 +218,17 @@ void flash_attention_backward(const Table& table, const AttentionProblem<float>&
   // ~5 tile products of 2 * BQ * BK * D flops each per (query block, key block) pair.
   const double pair_flops = 10.0 * tile * std::max<int64_t>(std::max(pr.D, pr.Dv), 1);
   auto grain_for = [&](double task_flops) { return std::max<int64_t>(1, static_cast<int64_t>(4.0e5 / task_flops)); };
-  if (BH >= 2 * get_num_threads()) {
-    // Many (batch, head) pairs: each task owns one (packs in its thread's scratch) and computes dQ, dK, dV.
+  // Rounds of tile work (a tile's 5 products = 5 units) on the busiest thread: one task per (batch, head) pair
+  // doing all of it, or the split schedule, which spreads key blocks, then query blocks, over the threads at the
+  // price of computing S and dP twice (7 units a tile). Owning the pairs wins unless it leaves threads idle (the
+  // split once ran whenever pairs < 2 x threads: backward B1 T1024 / T2048 D64, 1 head on 1 thread -25 / -35%,
+  // 2-3 heads on 2 threads -23 to -25% this way).
+  const int64_t threads = get_num_threads();
+  const int64_t owned_rounds = flash::ceil_div(BH, threads) * q_blocks * k_blocks * 5;
+  const int64_t split_rounds = flash::ceil_div(BH * k_blocks, threads) * q_blocks * 4 +
+                               flash::ceil_div(BH * q_blocks, threads) * k_blocks * 3;
+  if (owned_rounds <= split_rounds) {
+    // Each task owns (batch, head) pairs (packs in its thread's scratch) and computes dQ, dK, dV.
     parallel_for(BH, grain_for(pair_flops * q_blocks * k_blocks), [&](int64_t begin, int64_t end) {
       const Packs packs(plan, flash::thread_scratch(flash::kPackSlot, pack_size));
       TileScratch s(tile);
@@ -239,7 +249,7 @@ void flash_attention_backward(const Table& table, const AttentionProblem<float>&
     });
     return;
   }
-  // Few pairs: pack them all, then one pass over key blocks (dK, dV) and one over query blocks (dQ).
+  // Split: pack every pair, then one pass over key blocks (dK, dV) and one over query blocks (dQ).
   float* all_packs = flash::thread_scratch(flash::kSharedPackSlot, BH * pack_size);
   parallel_for(BH, 1, [&](int64_t begin, int64_t end) {
     for (int64_t bh = begin; bh < end; ++bh) prepare(plan, bh, Packs(plan, all_packs + bh * pack_size));
