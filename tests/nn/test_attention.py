@@ -744,9 +744,9 @@ def test_transformer_errors_and_mask():
 
 
 def test_results_do_not_depend_on_the_thread_count():
-    # Fewer (batch, head) pairs than threads take the split schedule (key-block and query-block passes) when it
-    # has the work to spread: one pair of 300 x 290 from 2 threads on, four pairs at 9; otherwise each pair is one
-    # task. Both accumulate in the same order, so any thread count gives identical bits.
+    # Fewer (batch, head) pairs than threads take the split schedule (tasks own key blocks, a pass adds their dQ
+    # products up) when it has the work to spread: one pair of 300 x 290 from 2 threads on, four pairs at 3 and 9;
+    # otherwise each pair is one task. Both add in the same order, so any thread count gives identical bits.
     rng = np.random.default_rng(8)
     previous = ember.get_num_threads()
     try:

@@ -2,9 +2,10 @@
 // (the scale folded into K^T, K and Q) and delta = rowsum(dO * O). Per (query block, key block) tile: recompute
 // S = scale Q K^T and dP = dO V^T, P = exp(S - lse), dS = P (dP - delta) (row primitive), then dV += P^T dO,
 // dK += scale dS^T Q, dQ += scale dS K. No atomics: each task owns (batch, head) pairs and does all three, unless
-// that leaves threads idle (fewer pairs than threads): then one pass owns key blocks (dK, dV) and a second owns
-// query blocks (dQ).
+// that leaves threads idle (fewer pairs than threads): then tasks own key blocks (dK, dV, their dQ products kept
+// apart) and a pass over query blocks adds the dQ products up.
 #include <algorithm>
+#include <memory>
 
 #include "ember/threads.h"
 #include "kernels/attention/flash_tiles.h"
@@ -14,6 +15,9 @@ namespace kernels {
 namespace {
 
 using flash::RowLimits;
+
+// At most this many floats of key blocks' dQ products wait for the split schedule's addition pass (64 MiB).
+constexpr int64_t kPartialFloats = int64_t{1} << 24;
 
 struct BackwardPlan {
   const Table& table;
@@ -120,15 +124,21 @@ void tile_gradients(const BackwardPlan& plan, int64_t bh, const Packs& packs, in
   }
 }
 
-// dQ rows i0.. = dS (scale K) (keys j0..) + beta dQ. Every row and column is written (each query attends key 0
-// onward), so beta = 0 on the first key block replaces zeroing dQ.
-void accumulate_dq(const BackwardPlan& plan, int64_t bh, const Packs& packs, int64_t i0, int rows, int64_t j0,
-                   int cols, int64_t diagonal, const TileScratch& s, float beta) {
-  const AttentionProblem<float>& pr = plan.pr;
-  const int64_t D = pr.D;
+// Where a key block's dQ product goes: dQ itself (added to what earlier key blocks left, stored by the first,
+// which reaches every row: each query attends key 0 onward), or the block's own slot of partial products.
+struct DqTarget {
+  float* data;          // row 0
+  int64_t row_stride;
+  bool add;
+};
+
+// dQ rows i0.. (+)= dS (scale K) (keys j0..).
+void accumulate_dq(const BackwardPlan& plan, const Packs& packs, int64_t i0, int rows, int64_t j0, int cols,
+                   int64_t diagonal, const TileScratch& s, const DqTarget& dq) {
+  const int64_t D = plan.pr.D;
   flash::packed_product(plan.table.sgemm, rows, D, cols, 1.0f, flash::strided_a(s.ds, plan.BK, 1),
-                        packs.k + j0 * plan.NR, pr.S * plan.NR, beta, pr.dq.of(bh) + i0 * pr.dq.row_stride,
-                        pr.dq.row_stride, [&](int64_t r0, int m) {
+                        packs.k + j0 * plan.NR, plan.pr.S * plan.NR, dq.add ? 1.0f : 0.0f,
+                        dq.data + i0 * dq.row_stride, dq.row_stride, [&](int64_t r0, int m) {
                           return RowLimits{0, attention_valid_cols(static_cast<int>(r0) + m - 1, cols, diagonal), D};
                         });
 }
@@ -141,10 +151,16 @@ void store_dmask(const AttentionProblem<float>& pr, int64_t bh, int64_t i0, int 
     std::copy(ds + r * ld, ds + r * ld + cols, pr.dmask.of(bh) + (i0 + r) * pr.dmask.row_stride + j0);
 }
 
-// dK, dV of key block j0.. over all query blocks that attend it; also dQ when `with_dq` (the task owns bh).
-// The first query block overwrites dK and dV (beta = 0; rows it does not reach are zeroed), as does the first
-// key block dQ: no separate zeroing pass over memory the products are about to write.
-void key_block_task(const BackwardPlan& plan, int64_t bh, const Packs& packs, int64_t j0, bool with_dq,
+// The first query row that key block j0 reaches: the last MR boundary at or before j0 when causal (T: none).
+int64_t first_query_of(const BackwardPlan& plan, int64_t j0) {
+  if (!plan.pr.causal) return 0;
+  return j0 < plan.pr.T ? j0 / plan.table.sgemm.mr * plan.table.sgemm.mr : plan.pr.T;
+}
+
+// dK, dV of key block j0.. over all query blocks that attend it, and its dQ products into `dq`. The first query
+// block overwrites dK and dV (beta = 0; rows it does not reach are zeroed), as the first key block does dQ: no
+// separate zeroing pass over memory the products are about to write.
+void key_block_task(const BackwardPlan& plan, int64_t bh, const Packs& packs, int64_t j0, const DqTarget& dq,
                     TileScratch& s) {
   const AttentionProblem<float>& pr = plan.pr;
   const SgemmConfig& cfg = plan.table.sgemm;
@@ -155,7 +171,7 @@ void key_block_task(const BackwardPlan& plan, int64_t bh, const Packs& packs, in
   bool written = false;   // dK, dV hold the first query block's products
   // Causal: queries before j0 attend none of these keys; the first block starts at the last A-pack sliver
   // boundary (a multiple of MR) at or before j0.
-  const int64_t first_query = pr.causal ? std::min(j0, T) / cfg.mr * cfg.mr : 0;
+  const int64_t first_query = first_query_of(plan, j0);
   for (int64_t i0 = first_query; i0 < T; i0 += BQ) {
     const int rows = static_cast<int>(std::min(BQ, T - i0));
     const int64_t diagonal = pr.causal ? i0 - j0 : kNoDiagonal;
@@ -179,7 +195,7 @@ void key_block_task(const BackwardPlan& plan, int64_t bh, const Packs& packs, in
       zero_rows(dv + reached * pr.dv.row_stride, cols - reached, Dv, pr.dv.row_stride);
       written = true;
     }
-    if (with_dq) accumulate_dq(plan, bh, packs, i0, rows, j0, cols, diagonal, s, j0 == 0 ? 0.0f : 1.0f);
+    accumulate_dq(plan, packs, i0, rows, j0, cols, diagonal, s, dq);
   }
   if (!written) {   // no query attends these keys (causal, S > T)
     zero_rows(dk, cols, D, pr.dk.row_stride);
@@ -187,17 +203,21 @@ void key_block_task(const BackwardPlan& plan, int64_t bh, const Packs& packs, in
   }
 }
 
-// dQ of query block i0.. over all key blocks it attends (the second pass of the split schedule).
-void query_block_task(const BackwardPlan& plan, int64_t bh, const Packs& packs, int64_t i0, TileScratch& s) {
+// dQ rows [r0, r1) of pair bh from the partial products of key blocks [kb0, kb1) (slot kb - kb0 of `partials`,
+// T x D each), in key-block order: the additions, order and rounding of the owned schedule, which adds each key
+// block's product to dQ in turn (key block 0 stores).
+void add_partials(const BackwardPlan& plan, int64_t bh, const float* partials, int64_t kb0, int64_t kb1, int64_t r0,
+                  int64_t r1) {
   const AttentionProblem<float>& pr = plan.pr;
-  const int rows = static_cast<int>(std::min(plan.BQ, pr.T - i0));
-  const int64_t kv_end = pr.causal ? std::min(pr.S, i0 + rows) : pr.S;
-  if (kv_end == 0) zero_rows(pr.dq.of(bh) + i0 * pr.dq.row_stride, rows, pr.D, pr.dq.row_stride);
-  for (int64_t j0 = 0; j0 < kv_end; j0 += plan.BK) {
-    const int cols = static_cast<int>(std::min(plan.BK, pr.S - j0));
-    const int64_t diagonal = pr.causal ? i0 - j0 : kNoDiagonal;
-    tile_gradients(plan, bh, packs, i0, rows, j0, cols, diagonal, s);
-    accumulate_dq(plan, bh, packs, i0, rows, j0, cols, diagonal, s, j0 == 0 ? 0.0f : 1.0f);
+  const int64_t D = pr.D;
+  for (int64_t kb = kb0; kb < kb1; ++kb) {
+    const float* slot = partials + (kb - kb0) * pr.T * D;
+    for (int64_t r = std::max(r0, first_query_of(plan, kb * plan.BK)); r < r1; ++r) {
+      float* dq = pr.dq.of(bh) + r * pr.dq.row_stride;
+      const float* part = slot + r * D;
+      if (kb == 0) std::copy(part, part + D, dq);
+      else for (int64_t c = 0; c < D; ++c) dq[c] += part[c];
+    }
   }
 }
 
@@ -218,17 +238,22 @@ void flash_attention_backward(const Table& table, const AttentionProblem<float>&
   // ~5 tile products of 2 * BQ * BK * D flops each per (query block, key block) pair.
   const double pair_flops = 10.0 * tile * std::max<int64_t>(std::max(pr.D, pr.Dv), 1);
   auto grain_for = [&](double task_flops) { return std::max<int64_t>(1, static_cast<int64_t>(4.0e5 / task_flops)); };
-  // Rounds of tile work (a tile's 5 products = 5 units) on the busiest thread: one task per (batch, head) pair
-  // doing all of it, or the split schedule, which spreads key blocks, then query blocks, over the threads at the
-  // price of computing S and dP twice (7 units a tile). Owning the pairs wins unless it leaves threads idle (the
-  // split once ran whenever pairs < 2 x threads: backward B1 T1024 / T2048 D64, 1 head on 1 thread -25 / -35%,
-  // 2-3 heads on 2 threads -23 to -25% this way).
+  // Two schedules, the same products in the same order (identical results whatever the thread count). Owned:
+  // each task owns (batch, head) pairs and adds every key block's dQ product to dQ in turn. Split: tasks own
+  // (pair, key block); a key block's dQ products go to a slot of their own, added to dQ in key-block order by a
+  // pass over query blocks; waves of key blocks bound the slots' memory. The split spreads fewer pairs than
+  // threads over all of them for the price of that pass (T x D adds a key block): backward B1 T1024 D64 on 2
+  // threads, 1 head -30%, 3 heads -12%; 1 head T2048 -22% (a split that recomputed S and dP for dQ instead,
+  // 7 products a tile rather than 5, ran whenever pairs < 2 x threads until then).
   const int64_t threads = get_num_threads();
-  const int64_t owned_rounds = flash::ceil_div(BH, threads) * q_blocks * k_blocks * 5;
-  const int64_t split_rounds = flash::ceil_div(BH * k_blocks, threads) * q_blocks * 4 +
-                               flash::ceil_div(BH * q_blocks, threads) * k_blocks * 3;
+  const int64_t slot = T * pr.D;   // floats of one key block's dQ products
+  const int64_t wave = std::clamp<int64_t>(
+      std::min(flash::ceil_div(4 * threads, BH), kPartialFloats / std::max<int64_t>(BH * slot, 1)), 1,
+      std::max<int64_t>(k_blocks, 1));
+  // Key-block tasks on the busiest thread (the addition pass left out).
+  const int64_t owned_rounds = flash::ceil_div(BH, threads) * k_blocks;
+  const int64_t split_rounds = flash::ceil_div(k_blocks, wave) * flash::ceil_div(BH * wave, threads);
   if (owned_rounds <= split_rounds) {
-    // Each task owns (batch, head) pairs (packs in its thread's scratch) and computes dQ, dK, dV.
     parallel_for(BH, grain_for(pair_flops * q_blocks * k_blocks), [&](int64_t begin, int64_t end) {
       const Packs packs(plan, flash::thread_scratch(flash::kPackSlot, pack_size));
       TileScratch s(tile);
@@ -244,30 +269,34 @@ void flash_attention_backward(const Table& table, const AttentionProblem<float>&
           next.add(pr.out_const.of(bh + 1), pr.out_const.row_stride, T, pr.Dv);
         }
         flash::PrefetchScope scope(&next);
-        for (int64_t kb = 0; kb < k_blocks; ++kb) key_block_task(plan, bh, packs, kb * plan.BK, true, s);
+        for (int64_t kb = 0; kb < k_blocks; ++kb)
+          key_block_task(plan, bh, packs, kb * plan.BK, DqTarget{pr.dq.of(bh), pr.dq.row_stride, kb > 0}, s);
       }
     });
     return;
   }
-  // Split: pack every pair, then one pass over key blocks (dK, dV) and one over query blocks (dQ).
   float* all_packs = flash::thread_scratch(flash::kSharedPackSlot, BH * pack_size);
   parallel_for(BH, 1, [&](int64_t begin, int64_t end) {
     for (int64_t bh = begin; bh < end; ++bh) prepare(plan, bh, Packs(plan, all_packs + bh * pack_size));
   });
-  parallel_for(BH * k_blocks, grain_for(pair_flops * q_blocks), [&](int64_t begin, int64_t end) {
-    TileScratch s(tile);
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t bh = task / k_blocks;
-      key_block_task(plan, bh, Packs(plan, all_packs + bh * pack_size), (task % k_blocks) * plan.BK, false, s);
-    }
-  });
-  parallel_for(BH * q_blocks, grain_for(pair_flops * k_blocks), [&](int64_t begin, int64_t end) {
-    TileScratch s(tile);
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t bh = task / q_blocks;
-      query_block_task(plan, bh, Packs(plan, all_packs + bh * pack_size), (task % q_blocks) * plan.BQ, s);
-    }
-  });
+  std::unique_ptr<float[]> partials(new float[static_cast<size_t>(BH * wave * slot)]);
+  for (int64_t kb0 = 0; kb0 < k_blocks; kb0 += wave) {
+    const int64_t kb1 = std::min(k_blocks, kb0 + wave), blocks = kb1 - kb0;
+    parallel_for(BH * blocks, grain_for(pair_flops * q_blocks), [&](int64_t begin, int64_t end) {
+      TileScratch s(tile);
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t bh = task / blocks, kb = kb0 + task % blocks;
+        key_block_task(plan, bh, Packs(plan, all_packs + bh * pack_size), kb * plan.BK,
+                       DqTarget{partials.get() + (bh * wave + kb - kb0) * slot, pr.D, false}, s);
+      }
+    });
+    parallel_for(BH * q_blocks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t bh = task / q_blocks, r0 = (task % q_blocks) * plan.BQ;
+        add_partials(plan, bh, partials.get() + bh * wave * slot, kb0, kb1, r0, std::min(T, r0 + plan.BQ));
+      }
+    });
+  }
 }
 
 }  // namespace kernels
