@@ -250,10 +250,11 @@ void flash_attention_backward(const Table& table, const AttentionProblem<float>&
   const int64_t wave = std::clamp<int64_t>(
       std::min(flash::ceil_div(4 * threads, BH), kPartialFloats / std::max<int64_t>(BH * slot, 1)), 1,
       std::max<int64_t>(k_blocks, 1));
-  // Key-block tasks on the busiest thread (the addition pass left out).
-  const int64_t owned_rounds = flash::ceil_div(BH, threads) * k_blocks;
-  const int64_t split_rounds = flash::ceil_div(k_blocks, wave) * flash::ceil_div(BH * wave, threads);
-  if (owned_rounds <= split_rounds) {
+  // Key-block tasks on the busiest thread (the addition pass left out); the split must save an eighth.
+  const int64_t owned_rounds = flash::ceil_div(BH, threads) * k_blocks, last_wave = k_blocks % wave;
+  const int64_t split_rounds = k_blocks / wave * flash::ceil_div(BH * wave, threads) +
+                               flash::ceil_div(BH * last_wave, threads);
+  if (8 * split_rounds >= 7 * owned_rounds) {
     parallel_for(BH, grain_for(pair_flops * q_blocks * k_blocks), [&](int64_t begin, int64_t end) {
       const Packs packs(plan, flash::thread_scratch(flash::kPackSlot, pack_size));
       TileScratch s(tile);

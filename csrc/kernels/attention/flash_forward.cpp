@@ -149,8 +149,11 @@ void flash_attention_forward(const Table& table, const AttentionProblem<float>& 
                           scratch + q_pack + tile + plan.BQ, scratch);
     }
   };
-  if (BH >= 2 * get_num_threads()) {
-    // Many (batch, head) pairs: each task owns one, packs it into its thread's scratch (stays in cache).
+  // Each task owns (batch, head) pairs, packing each into its thread's scratch (stays in cache), unless spreading
+  // query blocks over the threads saves an eighth of the busiest thread's blocks (fewer pairs than threads, or
+  // 3 on 2): then every pair is packed first.
+  const int64_t threads = get_num_threads();
+  if (8 * flash::ceil_div(BH * q_blocks, threads) >= 7 * flash::ceil_div(BH, threads) * q_blocks) {
     parallel_for(BH, grain_for(block_flops * q_blocks), [&](int64_t begin, int64_t end) {
       float* packs = flash::thread_scratch(flash::kPackSlot, pack_size);
       for (int64_t bh = begin; bh < end; ++bh) {
@@ -168,7 +171,7 @@ void flash_attention_forward(const Table& table, const AttentionProblem<float>& 
     });
     return;
   }
-  // Few pairs: pack them all first, then spread query blocks over the threads.
+  // Pack every pair first, then spread query blocks over the threads.
   float* packs = flash::thread_scratch(flash::kSharedPackSlot, BH * pack_size);
   parallel_for(BH, 1, [&](int64_t begin, int64_t end) {
     for (int64_t bh = begin; bh < end; ++bh) pack_kv(plan, bh, packs + bh * pack_size);
