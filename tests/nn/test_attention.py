@@ -743,6 +743,26 @@ def test_transformer_errors_and_mask():
     assert custom(ember.randn(5, 2, 8), ember.randn(3, 2, 8)).shape == (3, 2, 8)
 
 
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("T", [5, 16])   # the few-query path and the tiles
+def test_probabilities_are_float32_accurate(implementation, T):
+    """With V the identity the output is the probabilities themselves: within a few float32 ulps of float64 (the
+    row primitives' exponential, base e or 2, and the normalisation), over 40 keys of scores spread across
+    [-2, 2], masked and not."""
+    rng = np.random.default_rng(15)
+    q = rng.uniform(-1.5, 1.5, (2, T, 1)).astype(np.float32)
+    k = rng.uniform(-1.5, 1.5, (2, 40, 1)).astype(np.float32)
+    v = np.broadcast_to(np.eye(40, dtype=np.float32), (2, 40, 40)).copy()
+    mask = rng.uniform(-1.0, 1.0, (T, 40)).astype(np.float32)
+    for m in (None, mask):
+        got = sdpa_using(implementation, ember.tensor(q), ember.tensor(k), ember.tensor(v),
+                         attn_mask=None if m is None else ember.tensor(m)).numpy()
+        scores = q.astype(np.float64) @ k.astype(np.float64).transpose(0, 2, 1) + (0.0 if m is None else m)
+        want = np.exp(scores - scores.max(-1, keepdims=True))
+        want /= want.sum(-1, keepdims=True)
+        np.testing.assert_allclose(got, want, rtol=8e-7, atol=0)
+
+
 def test_results_do_not_depend_on_the_thread_count():
     # Fewer (batch, head) pairs than threads take the split schedule (tasks own key blocks, a pass adds their dQ
     # products up) when it has the work to spread: one pair of 300 x 290 from 2 threads on, four pairs at 3 and 9;

@@ -38,7 +38,7 @@ struct Packs {
   Packs(const BackwardPlan& plan, float* base)
       : kt(base), vt(kt + plan.kt_size), k(vt + plan.vt_size), q(k + plan.k_size), dout(q + plan.q_size),
         q_a(dout + plan.dout_size), dout_a(q_a + plan.qa_size), delta(dout_a + plan.douta_size) {}
-  float* kt;      // scale K^T: D deep, S wide
+  float* kt;      // scale K^T (times log2 e for base-2 row primitives): D deep, S wide
   float* vt;      // V^T: Dv deep, S wide
   float* k;       // scale K: S deep, D wide
   float* q;       // scale Q: T deep, D wide
@@ -62,7 +62,8 @@ void prepare(const BackwardPlan& plan, int64_t bh, const Packs& packs, bool with
   const SgemmConfig& cfg = plan.table.sgemm;
   const float scale = static_cast<float>(pr.scale);
   if (with_kv) {
-    flash::pack_transposed(plan.table, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, scale, packs.kt);
+    flash::pack_transposed(plan.table, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D,
+                           static_cast<float>(pr.scale * flash::score_unit(plan.table)), packs.kt);
     flash::pack_transposed(plan.table, pr.v.of(bh), pr.v.row_stride, pr.S, pr.Dv, 1.0f, packs.vt);
     flash::pack_direct(plan.table, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, scale, packs.k);
   }

@@ -22,10 +22,12 @@ struct ForwardPlan {
   int64_t kt_size, v_size;   // floats of the K^T and V packs of one (batch, head)
 };
 
-// Packs of one (batch, head): scale K^T (D deep, S wide) then V (S deep, Dv wide).
+// Packs of one (batch, head): scale K^T (times log2 e for base-2 row primitives; D deep, S wide) then V (S deep,
+// Dv wide).
 void pack_kv(const ForwardPlan& plan, int64_t bh, float* packs) {
   const AttentionProblem<float>& pr = plan.pr;
-  flash::pack_transposed(plan.table, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D, static_cast<float>(pr.scale), packs);
+  flash::pack_transposed(plan.table, pr.k.of(bh), pr.k.row_stride, pr.S, pr.D,
+                         static_cast<float>(pr.scale * flash::score_unit(plan.table)), packs);
   flash::pack_direct(plan.table, pr.v.of(bh), pr.v.row_stride, pr.S, pr.Dv, 1.0f, packs + plan.kt_size);
 }
 
@@ -76,13 +78,15 @@ void forward_query_block(const ForwardPlan& plan, int64_t bh, const float* packs
                           [&](int64_t r0, int m) { return RowLimits{0, needed_cols(r0, m), Dv}; });
   }
   float* lse = pr.lse + bh * pr.T + i0;
-  // Normalise each row (the ISA's row primitive), then lse = max + log(sum) with the vector log. A row whose
-  // max stayed -inf (fully masked) has sum 0: output 0, lse +inf (probabilities 0 in the backward).
+  // Normalise each row (the ISA's row primitive), then lse = max + log(sum) with the vector log (the max back in
+  // natural units). A row whose max stayed -inf (fully masked) has sum 0: output 0, lse +inf (probabilities 0 in
+  // the backward).
   plan.table.attention.normalize_rows(out, out_rs, static_cast<int>(rows), static_cast<int>(Dv), row_sum);
   plan.table.log(row_sum, row_sum, rows);
+  const float to_natural = static_cast<float>(1.0 / flash::score_unit(plan.table));
   for (int64_t r = 0; r < rows; ++r)
     lse[r] = row_max[r] == -std::numeric_limits<float>::infinity() ? std::numeric_limits<float>::infinity()
-                                                                   : row_max[r] + row_sum[r];
+                                                                   : row_max[r] * to_natural + row_sum[r];
 }
 
 // All T (<= kDecodeRows) query rows of matrix bh with K and V read in place (the few-query path): scores as dot
@@ -97,7 +101,8 @@ void decode_rows(const Table& table, const AttentionProblem<float>& pr, int64_t 
     row_sum[r] = 0.0f;
   }
   table.attention.scores_rows(pr.q.of(bh), pr.q.row_stride, rows, pr.k.of(bh), pr.k.row_stride, cols,
-                              static_cast<int>(pr.D), static_cast<float>(pr.scale), scores, pr.S);
+                              static_cast<int>(pr.D), static_cast<float>(pr.scale * flash::score_unit(table)),
+                              scores, pr.S);
   const float* mask = pr.mask.data ? pr.mask.of(bh) : nullptr;
   table.attention.softmax_step(scores, pr.S, mask, pr.mask.row_stride, rows, cols, pr.causal ? 0 : kNoDiagonal,
                                row_max, row_sum, nullptr, 0, 0);
@@ -111,10 +116,11 @@ void decode_rows(const Table& table, const AttentionProblem<float>& pr, int64_t 
   table.attention.weighted_sums(scores, pr.S, rows, pr.v.of(bh), pr.v.row_stride, cols, static_cast<int>(pr.Dv),
                                 out, pr.out.row_stride);
   table.attention.normalize_rows(out, pr.out.row_stride, rows, static_cast<int>(pr.Dv), row_sum);
+  const float to_natural = static_cast<float>(1.0 / flash::score_unit(table));
   for (int r = 0; r < rows; ++r)
     pr.lse[bh * pr.T + r] = row_max[r] == -std::numeric_limits<float>::infinity()
                                 ? std::numeric_limits<float>::infinity()
-                                : row_max[r] + std::log(row_sum[r]);
+                                : row_max[r] * to_natural + std::log(row_sum[r]);
 }
 
 }  // namespace

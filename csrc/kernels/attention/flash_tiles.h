@@ -137,6 +137,10 @@ inline OperandA pack_a(const SgemmConfig& cfg, const float* x, int64_t x_rs, int
   return packed_a_rows(cfg, packed, cols, 0);
 }
 
+// The factor the drivers fold into the scores for the table's row primitives: log2 e when they take base-2
+// exponentials (AttentionRows::base2), else 1; a row max divided by it is back in natural units.
+inline double score_unit(const Table& table) { return table.attention.base2 ? 1.4426950408889634 : 1.0; }
+
 // The calling thread's active prefetcher (null: none), stepped kPrefetchLinesPerTile lines after each tile of
 // packed_product; at most kPrefetchBytes (the next (batch, head)'s inputs; more would evict the packs in use).
 constexpr int kPrefetchLinesPerTile = 32;

@@ -38,7 +38,8 @@ void softmax_step_rows(float* scores, int64_t ld, const float* mask, int64_t ld_
         std::fill(s, s + cols, 0.0f);
         continue;
       }
-      const float correction = row_max[r] == kNegInf ? 0.0f : std::exp(row_max[r] - new_max[i]);
+      const float shift = row_max[r] - new_max[i];
+      const float correction = row_max[r] == kNegInf ? 0.0f : Row::kBase2 ? std::exp2(shift) : std::exp(shift);
       row_sum[r] = row_sum[r] * correction + Row::exp(s, attention_valid_cols(r, cols, causal_diagonal), cols,
                                                       new_max[i]);
       row_max[r] = new_max[i];

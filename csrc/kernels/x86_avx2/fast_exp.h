@@ -1,4 +1,4 @@
-// The fast AVX2 e^x shared by the GEMM epilogue (GELU) and the attention softmax rows: no subnormal
+// The fast AVX2 e^x of the GEMM epilogue (GELU): no subnormal
 // results (the accurate exp of the elementwise kernels lives in x86_common/vec_math.h). Include only from
 // x86_avx2/ files (they are the ones built with the matching -m flags).
 #pragma once

@@ -81,6 +81,7 @@ inline void scale_row(float* x, int n, float factor) {
 
 // The vector row functions of simd_rows.h.
 struct Rows {
+  static constexpr bool kBase2 = false;
   static float max(float* s, const float* m, int n, float old_max) { return tile_row_max(s, m, n, old_max); }
   static float exp(float* s, int n, int cols, float new_max) { return tile_row_exp(s, n, cols, new_max); }
   static void scale(float* x, int n, float factor) { scale_row(x, n, factor); }
