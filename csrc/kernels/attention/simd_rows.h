@@ -1,8 +1,9 @@
 // The ISA-independent parts of the SIMD row primitives (contract: kernels/attention/attention_rows.h), which
 // x86_avx2/ and x86_avx512/ instantiate: the online-softmax step and row normalisation over their vector row
 // functions, Row::max (a row's running max after its valid columns, mask added in place), Row::exp (the
-// probabilities in place, zeros past the valid columns; returns their sum) and Row::scale (x[0, n) *= factor);
-// and the dispatch of the few-query primitives on their row count.
+// probabilities in place, zeros past the valid columns; returns their sum), Row::scale (x[0, n) *= factor) and
+// Row::kBase2 (its exponentials are base 2: AttentionRows::base2); and the dispatch of the few-query primitives
+// on their row count.
 #pragma once
 #include <algorithm>
 #include <cmath>
