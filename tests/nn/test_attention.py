@@ -84,7 +84,7 @@ CASES = [
     ((2, 2), 129, 37, 8, 64, False, "bool", (2, 1, 1, 37)),  # key-padding style mask
     ((), 37, 37, 16, 8, False, "float", None),            # 2-D inputs
     ((2,), 290, 290, 16, 16, True, None, None),           # several key blocks per query block (Q packed)
-    ((4, 4), 290, 270, 16, 24, True, None, None),         # 16 pairs: 256-row backward query blocks, two of them
+    ((4, 4), 290, 270, 16, 24, True, None, None),         # two backward query blocks (192 or 256 rows)
     ((2,), 7, 300, 16, 8, False, "bool", None),
     # few queries (decoding): K and V read in place, no tiles
     ((2, 3), 1, 300, 80, 72, False, "float", None),
@@ -770,7 +770,7 @@ def test_results_do_not_depend_on_the_thread_count():
     rng = np.random.default_rng(8)
     previous = ember.get_num_threads()
     try:
-        for batch, T, S in [((1,), 100, 90), ((3, 4), 100, 90), ((4, 4), 270, 90),   # 16 pairs: 256-row blocks
+        for batch, T, S in [((1,), 100, 90), ((3, 4), 100, 90), ((4, 4), 270, 90),   # two backward query blocks
                             ((1,), 300, 290), ((2, 2), 300, 290)]:
             q, k, v, g = random_case(rng, batch, T, S, 16, 16)
             results = []

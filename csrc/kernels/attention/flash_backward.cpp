@@ -229,7 +229,7 @@ void flash_attention_backward(const Table& table, const AttentionProblem<float>&
   if (BH == 0) return;
   const SgemmConfig& cfg = table.sgemm;
   const int64_t bk = flash::backward_key_block(cfg);
-  const BackwardPlan plan{table, pr, flash::backward_query_block(cfg, BH), bk, cfg.nr,
+  const BackwardPlan plan{table, pr, flash::backward_query_block(cfg), bk, cfg.nr,
                           flash::transposed_pack_size(cfg, S, pr.D), flash::transposed_pack_size(cfg, S, pr.Dv),
                           flash::direct_pack_size(cfg, S, pr.D), flash::direct_pack_size(cfg, T, pr.D),
                           flash::direct_pack_size(cfg, T, pr.Dv), S > bk ? flash::a_pack_size(cfg, T, pr.D) : 0,

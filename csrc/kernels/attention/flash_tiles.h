@@ -21,17 +21,17 @@ inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
 // Query blocks are multiples of MR, key blocks multiples of every NR (8, 16, 32). Forward: 48 queries x 256
 // keys (the per-row costs of the online softmax amortise over more columns; the score tile is 48 KiB).
-// Backward: 96 x 128 (three tiles live at once; the dK/dV products get 96 deep and every product runs on
-// fewer, longer micro-kernel calls: ~10% faster than 48 x 64 at T = 256 and 1024, D = 64). With 16 or more
-// (batch, head) pairs (each a task of its own at up to 8 threads) and an L2 that holds three 256 x 128 tiles
-// (1 MiB B-panel budget), query blocks of 256: a sequence up to T = 256 is one block, so dK and dV take one pass
-// (fwd+bwd causal T = 256 -2%, GPT T = 128 -3%, full -1%, T = 1024 -0.5%, 1 and 2 threads); fewer pairs keep 96
-// (their query blocks are the tasks). A function of the shape only: results never depend on the thread count.
-// Causal skipping works per MR x NR tile, independent of these.
+// Backward: 192 x 128 (three tiles live at once; the dK/dV products get 192 deep and every product runs on
+// fewer, longer micro-kernel calls: 96 x 128 was ~10% faster than 48 x 64 at T = 256 and 1024, D = 64, and 192
+// a further -1.5 to -2% at T = 1024 and the GPT's T = 128 on a 512 KiB L2, Zen 3, 1 thread). With an L2 that
+// holds three 256 x 128 tiles (1 MiB B-panel budget), query blocks of 256: a sequence up to T = 256 is one
+// block, so dK and dV take one pass (vs 96: fwd+bwd causal T = 256 -2%, GPT T = 128 -3%, full -1%, T = 1024
+// -0.5%, Zen 4, 1 and 2 threads). Key blocks, not query blocks, are the backward's tasks, so neither depends on
+// the thread count (results never do). Causal skipping works per MR x NR tile, independent of these.
 inline int64_t query_block(const SgemmConfig& cfg) { return round_up(48, cfg.mr); }
 inline int64_t forward_key_block(const SgemmConfig& cfg) { return round_up(256, cfg.nr); }
-inline int64_t backward_query_block(const SgemmConfig& cfg, int64_t batch_heads) {
-  return round_up(batch_heads >= 16 && cfg.rows_outer_panel_bytes >= (int64_t{1} << 20) ? 256 : 96, cfg.mr);
+inline int64_t backward_query_block(const SgemmConfig& cfg) {
+  return round_up(cfg.rows_outer_panel_bytes >= (int64_t{1} << 20) ? 256 : 192, cfg.mr);
 }
 inline int64_t backward_key_block(const SgemmConfig& cfg) { return round_up(128, cfg.nr); }
 
